@@ -1,0 +1,67 @@
+"""timebank: service hours into points, for grid governance."""
+
+from __future__ import annotations
+
+from flask import Flask, has_request_context, request, session
+from flask.json.provider import DefaultJSONProvider
+
+from timebank import config
+from timebank.extensions import babel, csrf, db, login_manager, migrate
+
+LANGUAGES = ("zh", "en")
+
+
+class JSONProvider(DefaultJSONProvider):
+    ensure_ascii = False
+    sort_keys = False
+
+
+def select_locale() -> str:
+    if not has_request_context():
+        return "zh"
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return chosen
+    return request.accept_languages.best_match(LANGUAGES) or "zh"
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    """config → extensions → blueprints → errors → CLI."""
+    app = Flask(__name__, instance_relative_config=True,
+                template_folder="../templates")
+    app.json = JSONProvider(app)
+    config.load(app, overrides)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    with app.app_context():
+        from timebank.services.tx import install_sqlite_pragmas
+
+        if db.engine.dialect.name == "sqlite":
+            install_sqlite_pragmas(db.engine)
+
+    from timebank import models  # noqa: F401  (every table for Alembic)
+    from timebank.api import init_api
+    from timebank.ops import bp as ops_bp
+
+    app.register_blueprint(ops_bp)
+    api = init_api(app)
+    csrf.exempt("timebank.api")
+    for blueprint in api._app.blueprints.values():
+        if blueprint.name.startswith("api_"):
+            csrf.exempt(blueprint)
+
+    from timebank.cli import register
+
+    register(app)
+    return app
+
+
+def _migrations_dir():
+    from pathlib import Path
+
+    return Path(__file__).resolve().parent.parent / "migrations"

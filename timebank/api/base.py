@@ -1,0 +1,221 @@
+"""What every API view shares: bearer auth, problem+json errors, idempotency, paging."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+
+from flask import Flask, Response, current_app, g, request
+from flask_babel import gettext as _
+from sqlalchemy.exc import IntegrityError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from timebank.errors import DomainError, Unauthenticated, ValidationFailed
+from timebank.extensions import db
+from timebank.models import User
+from timebank.services import idempotency, tx, users
+
+API_PREFIX = "/api/"
+PROBLEM_TYPE = "about:blank"
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+def public(view: Callable) -> Callable:
+    """Mark a view as reachable without a token."""
+    view.is_public = True
+    return view
+
+
+def actor() -> User:
+    return g.api_user
+
+
+def problem(status: int, code: str, detail: str, *, title: str | None = None,
+            errors: dict | None = None, headers: dict | None = None) -> Response:
+    body = {
+        "type": PROBLEM_TYPE,
+        "title": title or _http_title(status),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors:
+        body["errors"] = errors
+    response = Response(json.dumps(body, ensure_ascii=False), status=status,
+                        mimetype="application/problem+json")
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def _http_title(status: int) -> str:
+    from werkzeug.http import HTTP_STATUS_CODES
+
+    return HTTP_STATUS_CODES.get(status, "Error")
+
+
+def _flatten_webargs(messages) -> dict[str, list[str]]:
+    """webargs nests errors by location ({'json': {'field': [...]}}); clients want fields."""
+    flat: dict[str, list[str]] = {}
+
+    def walk(prefix: str, node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        elif isinstance(node, list) and all(isinstance(m, str) for m in node):
+            flat.setdefault(prefix or "_schema", []).extend(node)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                walk(f"{prefix}.{index}", value)
+        else:
+            flat.setdefault(prefix or "_schema", []).append(str(node))
+
+    if isinstance(messages, dict):
+        for location, node in messages.items():
+            if location in ("json", "query", "form", "headers", "view_args", "files"):
+                walk("", node)
+            else:
+                walk(str(location), node)
+    else:
+        walk("", messages)
+    return flat
+
+
+def _is_api_request() -> bool:
+    return request.path.startswith(API_PREFIX) or request.path == "/healthz"
+
+
+def handle_http_exception(error: HTTPException):
+    if not _is_api_request():
+        return error
+    db.session.rollback()
+    status = error.code or 500
+    data = getattr(error, "data", None) or {}
+    errors = None
+    if "messages" in data:
+        errors = _flatten_webargs(data["messages"])
+    if status == 400 and errors and any("Invalid JSON" in m for ms in errors.values()
+                                        for m in ms):
+        return problem(400, "bad_request", _("The request body is not valid JSON."))
+    if status == 422:
+        return problem(422, "validation_error", _("Some fields are not valid."),
+                       errors=errors or {})
+    detail = {
+        404: _("Nothing is at this address."),
+        405: _("This method is not allowed here."),
+        413: _("The request body is too large."),
+    }.get(status, error.description or _http_title(status))
+    return problem(status, HTTP_CODES.get(status, "http_error"), str(detail), errors=errors)
+
+
+def handle_domain_error(error: DomainError):
+    db.session.rollback()
+    if not _is_api_request():
+        raise error
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, Unauthenticated) else None
+    return problem(error.status, error.code, error.detail, title=str(error.title),
+                   errors=error.errors, headers=headers)
+
+
+def handle_integrity_error(error: IntegrityError):
+    db.session.rollback()
+    current_app.logger.warning("integrity error: %s", error.orig)
+    if not _is_api_request():
+        raise error
+    return problem(409, "conflict", _("This change conflicts with the current data."))
+
+
+def handle_operational_error(error: OperationalError):
+    db.session.rollback()
+    current_app.logger.error("database unavailable: %s", error.orig)
+    if not _is_api_request():
+        raise error
+    return problem(503, "unavailable", _("The database is not available; try again."))
+
+
+def authenticate_request() -> Response | None:
+    """Every /api/v1 view needs a valid bearer token unless it is marked public."""
+    if not request.path.startswith(API_PREFIX):
+        return None
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or getattr(view, "is_public", False):
+        return None
+    header = request.headers.get("Authorization", "")
+    scheme, _sep, raw = header.partition(" ")
+    found = users.user_for_token(raw.strip()) if scheme.lower() == "bearer" and raw else None
+    if found is None:
+        return problem(401, "unauthenticated", _("Sign in and send the bearer token."),
+                       headers={"WWW-Authenticate": "Bearer"})
+    g.api_user, g.api_token = found
+    return None
+
+
+def install(app: Flask) -> None:
+    app.before_request(authenticate_request)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
+    app.register_error_handler(OperationalError, handle_operational_error)
+
+
+# --- idempotency -----------------------------------------------------------------------
+
+
+def _request_hash() -> str:
+    raw = request.get_data(cache=True)
+    try:
+        canonical = json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"))
+    except ValueError:
+        canonical = raw.decode("utf-8", "replace")
+    return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
+
+
+def idempotent(view: Callable) -> Callable:
+    """Honour an Idempotency-Key: the claim, the change and the stored answer commit together."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        if key is None:
+            return view(*args, **kwargs)
+        key = key.strip()
+        if not 1 <= len(key) <= 128 or not key.isprintable():
+            raise ValidationFailed(
+                errors={"Idempotency-Key": [_("1 to 128 printable characters.")]}
+            )
+        with tx.held_commit():
+            claimed = idempotency.claim(user_id=actor().id, key=key,
+                                        request_hash=_request_hash())
+            if claimed.request_id is None:
+                return Response(claimed.replay_body, status=claimed.replay_status,
+                                mimetype="application/json")
+            response = current_app.make_response(view(*args, **kwargs))
+            idempotency.store(claimed, status_code=response.status_code,
+                              body=response.get_data(as_text=True))
+        return response
+
+    return wrapper
+
+
+def paged(query, args: dict, dump: Callable) -> dict:
+    """A list page: {items, total, page, per_page}."""
+    page = db.paginate(query, page=args["page"], per_page=args["per_page"], error_out=False,
+                       count=True)
+    return {"items": [dump(item) for item in page.items], "total": page.total,
+            "page": args["page"], "per_page": args["per_page"]}

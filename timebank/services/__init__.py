@@ -1,0 +1,1 @@
+"""The rules of timebank. Each use case takes its actor and commits once at its end."""

@@ -1,0 +1,131 @@
+"""Demo data: a street with two communities, members, merchants and three months of hours."""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+
+from timebank.errors import DomainError
+from timebank.extensions import db
+from timebank.models import OrgUnit, User
+from timebank.models.base import utcnow
+from timebank.services import categories, merchants, org, records, tx, users
+from timebank.timeutil import zone
+
+DEMO_PASSWORD = "demo-pass-2026"
+SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡"
+    "余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯"
+    "龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+)
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国志文辉海燕春梅林波宁亮俊"
+CATEGORIES = [
+    ("cleanup", "环境清洁", "4.00"),
+    ("patrol", "平安巡逻", "5.00"),
+    ("elder-care", "关爱老人", "6.00"),
+    ("report", "事件上报", "2.00"),
+    ("publicity", "政策宣传", "3.00"),
+]
+PLACES = ["社区广场", "党群服务中心", "3号楼下", "小区东门", "老年活动室", "社区公园"]
+
+
+class DatabaseNotEmpty(DomainError):
+    code = "database_not_empty"
+    status = 409
+
+
+def seed(*, members: int = 200, seed: int = 2026) -> str:
+    """Fill an empty database; everything goes through the same services as the app."""
+    if db.session.scalar(select(func.count(User.id))) or db.session.scalar(
+        select(func.count(OrgUnit.id))
+    ):
+        raise DatabaseNotEmpty(_("The database is not empty; demo data is only for a new one."))
+    rnd = random.Random(seed)
+    with tx.held_commit():
+        street = org.add_unit(None, "street", "幸福街道")
+        communities = [org.add_unit(street, "community", name) for name in ("阳光社区", "和谐社区")]
+        grids = [
+            org.add_unit(community, "grid", f"第{i}网格")
+            for community in communities
+            for i in range(1, 4)
+        ]
+        for code, name, rate in CATEGORIES:
+            categories.add_category(code, name, int(rate.replace(".", "")))
+
+        shared_hash = users.hash_password(DEMO_PASSWORD)
+
+        def person(username, name, roles, unit, merchant_id=None):
+            return users.add_user(username=username, password=DEMO_PASSWORD,
+                                  password_hash=shared_hash,
+                                  display_name=name, roles=roles, org_unit_id=unit.id,
+                                  merchant_id=merchant_id)
+
+        admin = person("admin", "系统管理员", ["admin"], street)
+        staff = [
+            person("staff", "陈社工", ["staff"], communities[0]),
+            person("staff2", "林社工", ["staff"], communities[1]),
+        ]
+        shops = []
+        for community, shop_names in zip(
+            communities, (("惠民肉菜店", "社区理发店"), ("便民超市", "阳光早餐铺")), strict=True
+        ):
+            for shop_name in shop_names:
+                shop = merchants.add_merchant(shop_name, community.id, f"{community.name}临街")
+                merchants.add_offer(shop, "满50减10优惠券", 3000)
+                merchants.add_offer(shop, "八折优惠", 2000)
+                shops.append(shop)
+        tills = {shops[0].id: person("merchant", "肉菜店王老板", ["merchant"], communities[0],
+                                     merchant_id=shops[0].id)}
+        for shop in shops[1:]:
+            tills[shop.id] = person(f"merchant{shop.id}", f"{shop.name}店员", ["merchant"],
+                                    shop.org_unit, merchant_id=shop.id)
+        volunteer = person("volunteer", "张小三", ["volunteer"], grids[0])
+        people = [volunteer]
+        for n in range(members - 1):
+            given = "".join(rnd.choice(GIVEN) for _ in range(rnd.choice((1, 2))))
+            name = rnd.choice(SURNAMES) + given
+            roles = ["gridworker"] if n % 10 == 0 else ["volunteer"]
+            people.append(person(f"member{n + 1:04d}", name, roles, rnd.choice(grids)))
+
+        now = utcnow().astimezone(zone())
+        record_count = pending = 0
+        for member in people:
+            reviewer = staff[0] if communities[0].contains(member.org_unit) else staff[1]
+            days = sorted(rnd.sample(range(1, 90), rnd.randint(2, 8)), reverse=True)
+            for index, day in enumerate(days):
+                code, name, _rate = rnd.choice(CATEGORIES)
+                start = (now - timedelta(days=day)).replace(
+                    hour=rnd.choice((8, 9, 14, 15)), minute=0, second=0, microsecond=0)
+                record = records.log_hours(
+                    actor=reviewer, member_id=member.id, category=code,
+                    started_at=start, ended_at=start + timedelta(hours=rnd.choice((1, 1.5, 2, 3))),
+                    place=rnd.choice(PLACES), description=f"{name}志愿服务",
+                    person_in_charge=reviewer.display_name,
+                )
+                record_count += 1
+                if day < 10 and index == len(days) - 1:
+                    pending += 1
+                    continue
+                records.approve(record.id, reviewer=reviewer)
+
+        redemptions = 0
+        for member in rnd.sample(people, 30):
+            balance = users.summary(member).balance
+            shop = rnd.choice(shops)
+            offer = merchants.offers_of(shop)[1]
+            if balance * 100 < offer.points_cost_minor:
+                continue
+            issued = merchants.issue_code(member=member, ttl_seconds=300)
+            merchants.redeem(actor=tills[shop.id], code=issued.code, offer_id=offer.id)
+            redemptions += 1
+
+    return (
+        f"demo data: 1 street, {len(communities)} communities, {len(grids)} grids, "
+        f"{len(people)} members, {len(shops)} merchants, {record_count} records "
+        f"({pending} pending), {redemptions} redemptions\n"
+        f"sign in as admin / staff / volunteer / merchant with password {DEMO_PASSWORD}\n"
+        f"(administrator id {admin.id})"
+    )

@@ -1,0 +1,341 @@
+"""The double-entry ledger: posting, reversing, reading and verifying.
+
+Postings are integer hundredths. A debit is one conditional UPDATE, so two concurrent
+spends can never both pass a balance check. Accounts are touched in ascending id order and
+the chain head is locked last, so concurrent writers never deadlock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm.util import identity_key
+
+from timebank.errors import InsufficientPoints, NotFound
+from timebank.extensions import db
+from timebank.models import Account, LedgerHead, LedgerTransaction, Posting, User
+from timebank.models.base import utcnow
+from timebank.models.ledger import GENESIS_HASH
+
+
+def member_account(user_id: int) -> Account:
+    account = db.session.scalar(select(Account).where(Account.user_id == user_id))
+    if account is None:
+        raise NotFound(_("This member has no points account."))
+    return account
+
+
+def merchant_account(merchant_id: int) -> Account:
+    account = db.session.scalar(
+        select(Account).where(Account.kind == "merchant", Account.merchant_id == merchant_id)
+    )
+    if account is None:
+        raise NotFound(_("This merchant has no points account."))
+    return account
+
+
+def open_member_account(user: User) -> Account:
+    account = Account(key=f"member:{user.id}", kind="member", user_id=user.id)
+    db.session.add(account)
+    return account
+
+
+def chain_hash(
+    prev_hash: str, tx: LedgerTransaction, postings: Sequence[tuple[int, int, int]]
+) -> str:
+    """SHA-256 over the previous hash and everything the transaction says."""
+    body = {
+        "seq": tx.seq,
+        "kind": tx.kind,
+        "memo": tx.memo,
+        "actor_id": tx.actor_id,
+        "key": tx.idempotency_key,
+        "reverses_id": tx.reverses_id,
+        "service_record_id": tx.service_record_id,
+        "redemption_id": tx.redemption_id,
+        "created_at": tx.created_at.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+        "postings": [list(p) for p in sorted(postings)],
+    }
+    payload = prev_hash + json.dumps(body, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def post(
+    kind: str,
+    entries: Iterable[tuple[Account, int]],
+    *,
+    actor: User | None,
+    key: str,
+    memo: str = "",
+    reverses: LedgerTransaction | None = None,
+    service_record_id: int | None = None,
+    redemption_id: int | None = None,
+) -> LedgerTransaction:
+    """Append one balanced transaction; flushes only, the use case commits.
+
+    Raises InsufficientPoints when an account that may not go negative would.
+    """
+    merged: dict[int, int] = {}
+    for account, amount in entries:
+        merged[account.id] = merged.get(account.id, 0) + amount
+    lines = sorted((acc_id, amt) for acc_id, amt in merged.items() if amt != 0)
+    if len(lines) < 2 or sum(amt for _id, amt in lines) != 0:
+        raise ValueError("a transaction needs two or more postings that sum to zero")
+
+    session = db.session
+    balances_after: dict[int, int] = {}
+    for account_id, amount in lines:
+        stmt = (
+            update(Account)
+            .where(Account.id == account_id)
+            .values(balance_minor=Account.balance_minor + amount)
+            .returning(Account.balance_minor)
+            .execution_options(synchronize_session=False)
+        )
+        if amount < 0:
+            stmt = stmt.where(Account.allow_negative | (Account.balance_minor >= -amount))
+        new_balance = session.execute(stmt).scalar()
+        if new_balance is None:
+            raise InsufficientPoints(_("Not enough points for this."))
+        balances_after[account_id] = new_balance
+
+    head = session.execute(
+        update(LedgerHead)
+        .where(LedgerHead.id == 1)
+        .values(last_seq=LedgerHead.last_seq + 1)
+        .returning(LedgerHead.last_seq, LedgerHead.last_hash)
+        .execution_options(synchronize_session=False)
+    ).one()
+    txn = LedgerTransaction(
+        seq=head.last_seq,
+        kind=kind,
+        memo=memo,
+        actor_id=actor.id if actor else None,
+        idempotency_key=key,
+        reverses_id=reverses.id if reverses else None,
+        service_record_id=service_record_id,
+        redemption_id=redemption_id,
+        created_at=utcnow(),
+        prev_hash=head.last_hash,
+    )
+    triples = [(acc_id, amt, balances_after[acc_id]) for acc_id, amt in lines]
+    txn.hash = chain_hash(head.last_hash, txn, triples)
+    session.add(txn)
+    session.flush()
+    session.execute(
+        Posting.__table__.insert(),
+        [
+            {
+                "transaction_id": txn.id,
+                "account_id": acc_id,
+                "amount_minor": amt,
+                "balance_after_minor": after,
+            }
+            for acc_id, amt, after in triples
+        ],
+    )
+    session.execute(
+        update(LedgerHead)
+        .where(LedgerHead.id == 1)
+        .values(last_hash=txn.hash)
+        .execution_options(synchronize_session=False)
+    )
+    _expire_balances(merged)
+    return txn
+
+
+def reverse(original: LedgerTransaction, *, actor: User, kind: str, key: str,
+            memo: str = "") -> LedgerTransaction:
+    """A new transaction with every posting of `original` negated; at most once (UNIQUE)."""
+    postings = db.session.scalars(
+        select(Posting).where(Posting.transaction_id == original.id)
+    ).all()
+    return post(
+        kind,
+        [(p.account, -p.amount_minor) for p in postings],
+        actor=actor,
+        key=key,
+        memo=memo,
+        reverses=original,
+        service_record_id=original.service_record_id,
+        redemption_id=original.redemption_id,
+    )
+
+
+def _expire_balances(account_ids: Iterable[int]) -> None:
+    """Cached balances were changed in SQL: reload them on next access."""
+    session = db.session
+    for account_id in account_ids:
+        obj = session.identity_map.get(identity_key(Account, account_id))
+        if obj is not None:
+            session.expire(obj, ["balance_minor"])
+
+
+# --- reading ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    items: list
+    total: int
+
+
+def member_history(member_id: int, *, page: int, per_page: int) -> HistoryPage:
+    """A member's postings with their transactions, newest first."""
+    account = member_account(member_id)
+    total = db.session.scalar(
+        select(func.count(Posting.id)).where(Posting.account_id == account.id)
+    ) or 0
+    rows = db.session.execute(
+        select(
+            Posting.transaction_id,
+            LedgerTransaction.kind,
+            Posting.amount_minor,
+            Posting.balance_after_minor,
+            LedgerTransaction.created_at,
+            LedgerTransaction.memo,
+        )
+        .join(LedgerTransaction, Posting.transaction_id == LedgerTransaction.id)
+        .where(Posting.account_id == account.id)
+        .order_by(Posting.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return HistoryPage(items=list(rows), total=total)
+
+
+# --- verifying -------------------------------------------------------------------------
+
+
+@dataclass
+class VerifyReport:
+    accounts: int = 0
+    transactions: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def verify(batch_size: int = 2000) -> VerifyReport:
+    """Check zero-sum, cached balances, running balances, negative balances and the chain."""
+    session = db.session
+    report = VerifyReport()
+    report.accounts = session.scalar(select(func.count(Account.id))) or 0
+    report.transactions = session.scalar(select(func.count(LedgerTransaction.id))) or 0
+
+    unbalanced = session.execute(
+        select(LedgerTransaction.seq, func.coalesce(func.sum(Posting.amount_minor), 0),
+               func.count(Posting.id))
+        .outerjoin(Posting, Posting.transaction_id == LedgerTransaction.id)
+        .group_by(LedgerTransaction.id, LedgerTransaction.seq)
+        .having((func.coalesce(func.sum(Posting.amount_minor), 0) != 0)
+                | (func.count(Posting.id) < 2))
+    ).all()
+    for seq, total, count in unbalanced:
+        report.problems.append(
+            f"transaction #{seq}: postings sum to {total} with {count} posting(s)"
+        )
+
+    sums = (
+        select(Posting.account_id, func.sum(Posting.amount_minor).label("total"))
+        .group_by(Posting.account_id)
+        .subquery()
+    )
+    mismatched = session.execute(
+        select(Account.key, Account.balance_minor, func.coalesce(sums.c.total, 0))
+        .outerjoin(sums, sums.c.account_id == Account.id)
+        .where(Account.balance_minor != func.coalesce(sums.c.total, 0))
+    ).all()
+    for key, cached, total in mismatched:
+        report.problems.append(f"account {key}: cached balance {cached} != postings {total}")
+
+    negative = session.execute(
+        select(Account.key, Account.balance_minor).where(
+            ~Account.allow_negative, Account.balance_minor < 0
+        )
+    ).all()
+    for key, balance in negative:
+        report.problems.append(f"account {key}: negative balance {balance}")
+
+    running = session.execute(
+        text(
+            "SELECT account_id, id, balance_after_minor, running FROM ("
+            " SELECT account_id, id, balance_after_minor,"
+            " SUM(amount_minor) OVER (PARTITION BY account_id ORDER BY id"
+            " ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS running"
+            " FROM posting) AS p WHERE running <> balance_after_minor LIMIT 100"
+        )
+    ).all()
+    for account_id, posting_id, after, run in running:
+        report.problems.append(
+            f"posting {posting_id} of account {account_id}: balance_after {after} != {run}"
+        )
+
+    report.problems.extend(_verify_chain(batch_size))
+    return report
+
+
+_CHAIN_COLUMNS = (
+    LedgerTransaction.id,
+    LedgerTransaction.seq,
+    LedgerTransaction.kind,
+    LedgerTransaction.memo,
+    LedgerTransaction.actor_id,
+    LedgerTransaction.idempotency_key,
+    LedgerTransaction.reverses_id,
+    LedgerTransaction.service_record_id,
+    LedgerTransaction.redemption_id,
+    LedgerTransaction.created_at,
+    LedgerTransaction.prev_hash,
+    LedgerTransaction.hash,
+)
+
+
+def _verify_chain(batch_size: int) -> list[str]:
+    session = db.session
+    problems: list[str] = []
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    last_seq = 0
+    while True:
+        batch = session.execute(
+            select(*_CHAIN_COLUMNS)
+            .where(LedgerTransaction.seq > last_seq)
+            .order_by(LedgerTransaction.seq)
+            .limit(batch_size)
+        ).all()
+        if not batch:
+            break
+        by_tx: dict[int, list[tuple[int, int, int]]] = {t.id: [] for t in batch}
+        rows = session.execute(
+            select(Posting.transaction_id, Posting.account_id, Posting.amount_minor,
+                   Posting.balance_after_minor)
+            .where(Posting.transaction_id.in_(list(by_tx)))
+        ).all()
+        for tx_id, account_id, amount, after in rows:
+            by_tx[tx_id].append((account_id, amount, after))
+        for t in batch:
+            if t.seq != expected_seq:
+                problems.append(f"chain: expected transaction #{expected_seq}, found #{t.seq}")
+            if t.prev_hash != prev_hash:
+                problems.append(f"chain: transaction #{t.seq} does not follow its predecessor")
+            if chain_hash(t.prev_hash, t, by_tx[t.id]) != t.hash:
+                problems.append(f"chain: transaction #{t.seq} was altered")
+            prev_hash = t.hash
+            expected_seq = t.seq + 1
+            last_seq = t.seq
+    head = session.execute(
+        select(LedgerHead.last_seq, LedgerHead.last_hash).where(LedgerHead.id == 1)
+    ).first()
+    if head is None:
+        problems.append("chain: the ledger head is missing")
+    elif head.last_seq != last_seq or head.last_hash != prev_hash:
+        problems.append("chain: the ledger head does not match the last transaction")
+    return problems

@@ -1,0 +1,255 @@
+"""Partner merchants, offers, redemption codes, redemptions, refunds and statements."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from flask_babel import gettext as _
+from sqlalchemy import func, select, update
+
+from timebank.errors import (
+    CodeAlreadyUsed,
+    CodeExpired,
+    CodeNotFound,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
+from timebank.extensions import db
+from timebank.models import (
+    Account,
+    LedgerTransaction,
+    Merchant,
+    Offer,
+    Redemption,
+    RedemptionCode,
+    User,
+)
+from timebank.models.base import utcnow
+from timebank.services import access, ledger, org, tx
+from timebank.timeutil import start_of_day
+
+CODE_DIGITS = 8
+
+
+def add_merchant(name: str, org_unit_id: int, address: str | None = None) -> Merchant:
+    """Insert a merchant with its points account; flushes only."""
+    org.get_unit(org_unit_id)
+    merchant = Merchant(name=name.strip(), org_unit_id=org_unit_id, address=address)
+    db.session.add(merchant)
+    db.session.flush()
+    db.session.add(Account(key=f"merchant:{merchant.id}", kind="merchant",
+                           merchant_id=merchant.id))
+    db.session.flush()
+    return merchant
+
+
+def create_merchant(*, actor: User, name: str, org_unit_id: int,
+                    address: str | None = None) -> Merchant:
+    tx.begin_write()
+    access.require_staff(actor)
+    access.require_reach(actor, org.get_unit(org_unit_id))
+    merchant = add_merchant(name, org_unit_id, address)
+    tx.commit()
+    return merchant
+
+
+def visible_merchant(actor: User, merchant_id: int) -> Merchant:
+    """The merchant if the actor is its staff, or community staff whose reach covers it."""
+    merchant = db.session.get(Merchant, merchant_id)
+    if merchant is None or not (
+        actor.merchant_id == merchant.id or access.reaches(actor, merchant.org_unit)
+    ):
+        raise NotFound(_("No such merchant."))
+    return merchant
+
+
+def add_offer(merchant: Merchant, title: str, points_cost_minor: int,
+              description: str | None = None) -> Offer:
+    if points_cost_minor <= 0:
+        raise ValidationFailed(errors={"points_cost": [_("Must be more than zero.")]})
+    offer = Offer(merchant_id=merchant.id, title=title.strip(),
+                  points_cost_minor=points_cost_minor, description=description)
+    db.session.add(offer)
+    db.session.flush()
+    return offer
+
+
+def create_offer(*, actor: User, merchant_id: int, title: str, points_cost_minor: int,
+                 description: str | None = None) -> Offer:
+    """Staff in reach add offers; so may the merchant's own staff."""
+    tx.begin_write()
+    merchant = visible_merchant(actor, merchant_id)
+    offer = add_offer(merchant, title, points_cost_minor, description)
+    tx.commit()
+    return offer
+
+
+def offers_of(merchant: Merchant) -> list[Offer]:
+    return list(db.session.scalars(
+        select(Offer).where(Offer.merchant_id == merchant.id, Offer.is_active).order_by(Offer.id)
+    ))
+
+
+# --- codes and redemption --------------------------------------------------------------
+
+
+def issue_code(*, member: User, ttl_seconds: int) -> RedemptionCode:
+    """A fresh 8-digit code bound to the member; a live code is never handed out twice."""
+    tx.begin_write()
+    if not member.is_active:
+        raise Forbidden()
+    now = utcnow()
+    while True:
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        holder = db.session.scalar(
+            select(RedemptionCode).where(
+                RedemptionCode.code == code, RedemptionCode.consumed_at.is_(None)
+            )
+        )
+        if holder is None:
+            break
+        if holder.expires_at <= now:
+            holder.consumed_at = now  # retire the stale code so its digits can be reused
+            db.session.flush()
+            break
+    issued = RedemptionCode(code=code, member_id=member.id, created_at=now,
+                            expires_at=now + timedelta(seconds=ttl_seconds))
+    db.session.add(issued)
+    tx.commit()
+    return issued
+
+
+def redeem(*, actor: User, code: str, offer_id: int) -> Redemption:
+    """The till: consume the member's code and move the offer's points to the merchant."""
+    tx.begin_write()
+    offer = db.session.get(Offer, offer_id)
+    if offer is None or not offer.is_active:
+        raise NotFound(_("No such offer."))
+    if not actor.has_role("merchant") or actor.merchant_id != offer.merchant_id:
+        raise Forbidden(_("This offer belongs to another merchant."))
+    issued = db.session.scalar(
+        select(RedemptionCode)
+        .where(RedemptionCode.code == code)
+        .order_by(RedemptionCode.id.desc())
+        .limit(1)
+    )
+    if issued is None:
+        raise CodeNotFound()
+    now = utcnow()
+    _refuse_spent(issued, now)
+    taken = db.session.execute(
+        update(RedemptionCode)
+        .where(RedemptionCode.id == issued.id, RedemptionCode.consumed_at.is_(None),
+               RedemptionCode.expires_at > now)
+        .values(consumed_at=now, is_used=True)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if taken != 1:
+        raise CodeAlreadyUsed()  # another till took it a moment ago
+    redemption = Redemption(
+        merchant_id=offer.merchant_id,
+        offer_id=offer.id,
+        member_id=issued.member_id,
+        code_id=issued.id,
+        points_minor=offer.points_cost_minor,
+        status="completed",
+        created_by_id=actor.id,
+        created_at=now,
+    )
+    db.session.add(redemption)
+    db.session.flush()
+    txn = ledger.post(
+        "redemption",
+        [
+            (ledger.member_account(issued.member_id), -offer.points_cost_minor),
+            (ledger.merchant_account(offer.merchant_id), offer.points_cost_minor),
+        ],
+        actor=actor,
+        key=f"redemption:{redemption.id}",
+        memo=offer.title,
+        redemption_id=redemption.id,
+    )
+    redemption.transaction_id = txn.id
+    tx.commit()
+    return redemption
+
+
+def _refuse_spent(issued: RedemptionCode, now) -> None:
+    if issued.is_used:
+        raise CodeAlreadyUsed()
+    if issued.consumed_at is not None or issued.expires_at <= now:
+        raise CodeExpired()
+
+
+def visible_redemption(actor: User, redemption_id: int) -> Redemption:
+    redemption = db.session.get(Redemption, redemption_id)
+    if redemption is None:
+        raise NotFound(_("No such redemption."))
+    merchant = db.session.get(Merchant, redemption.merchant_id)
+    if not (actor.merchant_id == merchant.id or access.reaches(actor, merchant.org_unit)):
+        raise NotFound(_("No such redemption."))
+    return redemption
+
+
+def refund(redemption_id: int, *, actor: User) -> Redemption:
+    """Give the points back with a reversing transaction; only once."""
+    tx.begin_write()
+    redemption = visible_redemption(actor, redemption_id)
+    if redemption.status != "completed":
+        raise InvalidTransition(_("This redemption was already refunded."))
+    now = utcnow()
+    changed = db.session.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption.id, Redemption.status == "completed")
+        .values(status="refunded", refunded_at=now, refunded_by_id=actor.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise InvalidTransition(_("This redemption was already refunded."))
+    original = db.session.get(LedgerTransaction, redemption.transaction_id)
+    txn = ledger.reverse(original, actor=actor, kind="refund", key=f"refund:{redemption.id}",
+                         memo=f"refund {redemption.offer.title}")
+    db.session.execute(
+        update(Redemption)
+        .where(Redemption.id == redemption.id)
+        .values(refund_transaction_id=txn.id)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.expire(redemption)
+    tx.commit()
+    return redemption
+
+
+@dataclass
+class Statement:
+    merchant_id: int
+    date_from: date
+    date_to: date
+    count: int
+    points_total_minor: int
+    items: list[Redemption]
+
+
+def statement(*, actor: User, merchant_id: int, date_from: date, date_to: date) -> Statement:
+    """Redemptions of a merchant between two local dates (inclusive); refunds don't count."""
+    merchant = visible_merchant(actor, merchant_id)
+    if date_to < date_from:
+        raise ValidationFailed(errors={"to": [_("The end date is before the start date.")]})
+    if (date_to - date_from).days > 366:
+        raise ValidationFailed(errors={"to": [_("At most one year at a time.")]})
+    lo, hi = start_of_day(date_from), start_of_day(date_to + timedelta(days=1))
+    window = (
+        Redemption.merchant_id == merchant.id,
+        Redemption.created_at >= lo,
+        Redemption.created_at < hi,
+    )
+    items = list(db.session.scalars(select(Redemption).where(*window).order_by(Redemption.id)))
+    count, total = db.session.execute(
+        select(func.count(Redemption.id), func.coalesce(func.sum(Redemption.points_minor), 0))
+        .where(*window, Redemption.status == "completed")
+    ).one()
+    return Statement(merchant.id, date_from, date_to, count, total, items)

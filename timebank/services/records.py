@@ -1,0 +1,280 @@
+"""Service records: logging hours, approving and rejecting them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from flask_babel import gettext as _
+from sqlalchemy import select, update
+
+from timebank.errors import (
+    DomainError,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    OverlappingRecord,
+    SelfApproval,
+    ValidationFailed,
+)
+from timebank.extensions import db
+from timebank.models import ServiceRecord, User
+from timebank.models.base import utcnow
+from timebank.services import access, categories, ledger, org, tx
+from timebank.timeutil import local_date
+from timebank.units import from_minor, quantize, to_minor
+
+# Every status change a record may make; anything else is an invalid transition.
+TRANSITIONS = {
+    ("pending", "approved"),
+    ("pending", "rejected"),
+}
+MAX_SPAN = timedelta(hours=24)
+CLOCK_SKEW = timedelta(minutes=2)
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+MAX_BULK = 1000
+
+
+def check_transition(current: str, target: str) -> None:
+    if (current, target) not in TRANSITIONS:
+        raise InvalidTransition(
+            _("A %(current)s record cannot become %(target)s.", current=current, target=target)
+        )
+
+
+def hours_between(started_at: datetime, ended_at: datetime) -> Decimal:
+    return quantize(Decimal((ended_at - started_at).total_seconds()) / Decimal(3600))
+
+
+def points_for(hours_minor: int, rate_minor: int) -> int:
+    """hours × rate, both in hundredths, rounded half up to a hundredth of a point."""
+    return to_minor(quantize(from_minor(hours_minor) * from_minor(rate_minor)))
+
+
+def _check_span(started_at: datetime, ended_at: datetime) -> None:
+    errors: dict[str, list[str]] = {}
+    if ended_at <= started_at:
+        errors["ended_at"] = [_("The end must be after the start.")]
+    elif ended_at - started_at > MAX_SPAN:
+        errors["ended_at"] = [_("One record may span at most 24 hours.")]
+    if ended_at > utcnow() + CLOCK_SKEW:
+        errors.setdefault("ended_at", []).append(_("The end cannot be in the future."))
+    if started_at < EARLIEST:
+        errors["started_at"] = [_("The start is too far in the past.")]
+    if errors:
+        raise ValidationFailed(errors=errors)
+
+
+def log_hours(
+    *,
+    actor: User,
+    category: str,
+    started_at: datetime,
+    ended_at: datetime,
+    place: str,
+    description: str,
+    org_unit_id: int | None = None,
+    member_id: int | None = None,
+    title: str | None = None,
+    person_in_charge: str | None = None,
+) -> ServiceRecord:
+    """A pending record of hours; staff in reach may record for someone else."""
+    tx.begin_write()
+    _check_span(started_at, ended_at)
+    if member_id is None or member_id == actor.id:
+        member = actor
+    else:
+        member = access.visible_member(actor, db.session.get(User, member_id))
+        access.require_reach(actor, member.org_unit)
+    cat = categories.get_by_code(category)
+    if org_unit_id is None:
+        unit = member.org_unit
+    else:
+        unit = org.get_unit(org_unit_id)
+        home = org.community_of(member.org_unit)
+        if not home.contains(unit) and not access.reaches(actor, unit):
+            raise Forbidden(_("Hours are recorded in the member's own community."))
+    _lock_member(member.id)
+    _refuse_overlap(member.id, started_at, ended_at)
+    hours = hours_between(started_at, ended_at)
+    hours_minor = to_minor(hours)
+    if hours_minor <= 0:
+        raise ValidationFailed(errors={"ended_at": [_("The span is too short.")]})
+    rate = categories.rate_on(cat, local_date(started_at))
+    record = ServiceRecord(
+        member_id=member.id,
+        category_id=cat.id,
+        org_unit_id=unit.id,
+        title=(title or cat.name).strip(),
+        started_at=started_at,
+        ended_at=ended_at,
+        hours_minor=hours_minor,
+        place=place.strip(),
+        description=description.strip(),
+        person_in_charge=person_in_charge,
+        status="pending",
+        expected_points_minor=points_for(hours_minor, rate),
+        created_by_id=actor.id,
+    )
+    db.session.add(record)
+    tx.commit()
+    return record
+
+
+def _lock_member(member_id: int) -> None:
+    """Serialise a member's record writes (PostgreSQL row lock; SQLite holds the write lock)."""
+    if not tx.is_sqlite():
+        db.session.execute(select(User.id).where(User.id == member_id).with_for_update())
+
+
+def _refuse_overlap(member_id: int, started_at: datetime, ended_at: datetime) -> None:
+    clash = db.session.scalar(
+        select(ServiceRecord.id)
+        .where(
+            ServiceRecord.member_id == member_id,
+            ServiceRecord.status.in_(("pending", "approved")),
+            ServiceRecord.started_at < ended_at,
+            ServiceRecord.ended_at > started_at,
+        )
+        .limit(1)
+    )
+    if clash is not None:
+        raise OverlappingRecord(
+            _("These hours overlap record %(id)d.", id=clash), errors=None
+        )
+
+
+def visible_record(actor: User, record_id: int) -> ServiceRecord:
+    """The record if the actor may see it: their own, or staff whose reach covers it."""
+    record = db.session.get(ServiceRecord, record_id)
+    if record is None or not (
+        record.member_id == actor.id or access.reaches(actor, record.org_unit)
+    ):
+        raise NotFound(_("No such service record."))
+    return record
+
+
+def _approve_one(record: ServiceRecord, reviewer: User) -> None:
+    if not access.is_staff(reviewer):
+        raise Forbidden()
+    if record.member_id == reviewer.id:
+        raise SelfApproval()
+    access.require_reach(reviewer, record.org_unit)
+    check_transition(record.status, "approved")
+    rate = categories.rate_on(record.category, local_date(record.started_at))
+    points = points_for(record.hours_minor, rate)
+    now = utcnow()
+    changed = db.session.execute(
+        update(ServiceRecord)
+        .where(ServiceRecord.id == record.id, ServiceRecord.status == "pending")
+        .values(status="approved", reviewer_id=reviewer.id, reviewed_at=now,
+                points_awarded_minor=points)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise InvalidTransition(_("This record was already reviewed."))
+    txn_id = None
+    if points > 0:
+        member_account = ledger.member_account(record.member_id)
+        txn = ledger.post(
+            "earn",
+            [(org.issuing_account(record.org_unit), -points), (member_account, points)],
+            actor=reviewer,
+            key=f"service_record:{record.id}",
+            memo=f"{record.title} {from_minor(record.hours_minor)}h",
+            service_record_id=record.id,
+        )
+        txn_id = txn.id
+        db.session.execute(
+            update(ServiceRecord)
+            .where(ServiceRecord.id == record.id)
+            .values(transaction_id=txn_id)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.expire(record)
+
+
+def approve(record_id: int, *, reviewer: User) -> ServiceRecord:
+    """Approve pending hours: points at the rate in force on the service date."""
+    tx.begin_write()
+    record = visible_record(reviewer, record_id)
+    _approve_one(record, reviewer)
+    tx.commit()
+    return record
+
+
+def reject(record_id: int, *, reviewer: User, reason: str) -> ServiceRecord:
+    tx.begin_write()
+    record = visible_record(reviewer, record_id)
+    if not access.is_staff(reviewer):
+        raise Forbidden()
+    if record.member_id == reviewer.id:
+        raise SelfApproval(_("You cannot review your own hours."))
+    access.require_reach(reviewer, record.org_unit)
+    check_transition(record.status, "rejected")
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed(errors={"reason": [_("Give a reason.")]})
+    changed = db.session.execute(
+        update(ServiceRecord)
+        .where(ServiceRecord.id == record.id, ServiceRecord.status == "pending")
+        .values(status="rejected", reviewer_id=reviewer.id, reviewed_at=utcnow(),
+                reject_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise InvalidTransition(_("This record was already reviewed."))
+    db.session.expire(record)
+    tx.commit()
+    return record
+
+
+@dataclass
+class BulkResult:
+    approved: list[int]
+    failed: list[tuple[int, str]]
+
+
+def bulk_approve(record_ids: list[int], *, reviewer: User) -> BulkResult:
+    """Approve many records in one transaction; each failure is reported, not fatal."""
+    tx.begin_write()
+    if len(record_ids) > MAX_BULK:
+        raise ValidationFailed(errors={"ids": [_("At most %(n)d at once.", n=MAX_BULK)]})
+    access.require_staff(reviewer)
+    result = BulkResult(approved=[], failed=[])
+    seen: set[int] = set()
+    for record_id in record_ids:
+        if record_id in seen:
+            continue
+        seen.add(record_id)
+        savepoint = db.session.begin_nested()
+        try:
+            record = visible_record(reviewer, record_id)
+            _approve_one(record, reviewer)
+        except DomainError as err:
+            savepoint.rollback()
+            result.failed.append((record_id, err.code))
+        else:
+            savepoint.commit()
+            result.approved.append(record_id)
+    tx.commit()
+    return result
+
+
+def records_query(actor: User, *, status: str | None, member_id: int | None,
+                  org_unit_id: int | None):
+    """Records the actor may list: members see their own, staff their reach."""
+    query = select(ServiceRecord).order_by(ServiceRecord.started_at.desc(), ServiceRecord.id.desc())
+    if access.is_staff(actor):
+        query = access.scope_to_reach(query, actor, ServiceRecord.org_unit_id)
+    else:
+        query = query.where(ServiceRecord.member_id == actor.id)
+    if status:
+        query = query.where(ServiceRecord.status == status)
+    if member_id is not None:
+        query = query.where(ServiceRecord.member_id == member_id)
+    if org_unit_id is not None:
+        unit = org.get_unit(org_unit_id)
+        query = query.where(ServiceRecord.org_unit_id.in_(access.subtree_ids(unit)))
+    return query

@@ -1,0 +1,86 @@
+"""Database transaction helpers shared by the use cases."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from timebank.extensions import db
+
+_write_intent: ContextVar[bool] = ContextVar("write_intent", default=False)
+_commit_held: ContextVar[int] = ContextVar("commit_held", default=0)
+
+
+def is_sqlite() -> bool:
+    return db.engine.dialect.name == "sqlite"
+
+
+def begin_write() -> None:
+    """Start the use case's write transaction.
+
+    On SQLite this is `BEGIN IMMEDIATE`, taking the write lock before anything is read, so
+    no read-then-write can interleave; a read transaction already open is ended first. On
+    PostgreSQL row locks and conditional updates do the work, so nothing special happens.
+    """
+    if not is_sqlite():
+        return
+    session = db.session()
+    if session.in_transaction():
+        if _commit_held.get():
+            return  # an outer unit of work already began the write transaction
+        conn = session.connection()
+        if conn.info.get("write"):
+            return
+        session.rollback()
+    token = _write_intent.set(True)
+    try:
+        session.connection()
+    finally:
+        _write_intent.reset(token)
+
+
+def commit() -> None:
+    """Commit the use case, unless an outer unit of work holds the commit."""
+    if _commit_held.get():
+        db.session.flush()
+        return
+    db.session.commit()
+
+
+@contextmanager
+def held_commit():
+    """Run several steps as one transaction; the use cases inside only flush."""
+    begin_write()
+    token = _commit_held.set(_commit_held.get() + 1)
+    try:
+        yield
+    except BaseException:
+        _commit_held.reset(token)
+        db.session.rollback()
+        raise
+    _commit_held.reset(token)
+    if not _commit_held.get():
+        db.session.commit()
+
+
+def install_sqlite_pragmas(engine: Engine) -> None:
+    """WAL, foreign keys, a busy timeout and explicit BEGIN for SQLite connections."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn, _record):
+        dbapi_conn.isolation_level = None  # we emit BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        write = _write_intent.get()
+        conn.info["write"] = write
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
