@@ -1,0 +1,45 @@
+# timebank: `make run` to serve, `make test` to check everything.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+WORKERS ?= 2
+export FLASK_APP := timebank
+
+.PHONY: run test test-sqlite test-postgresql install lint db demo clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+db: install
+	mkdir -p instance
+	$(BIN)/flask db upgrade
+	$(BIN)/python -m timebank.seed_if_empty
+
+run: db
+	@echo "timebank on http://$(HOST):$(PORT) (gunicorn, $(WORKERS) workers)"
+	$(BIN)/gunicorn --bind $(HOST):$(PORT) --workers $(WORKERS) --access-logfile - wsgi:app
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/pytest --db=sqlite
+	$(BIN)/pytest --db=postgresql
+
+test-sqlite: install
+	$(BIN)/pytest --db=sqlite
+
+test-postgresql: install
+	$(BIN)/pytest --db=postgresql
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,146 @@
+"""Test fixtures: a fresh, migrated database per test on SQLite or PostgreSQL.
+
+`pytest --db=sqlite` (default) or `pytest --db=postgresql`. The PostgreSQL half starts its own
+throwaway server; without PostgreSQL binaries it is skipped loudly, and under CI=true it fails.
+The schema always comes from the Alembic migrations.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+from flask_migrate import upgrade
+
+from timebank import create_app
+from timebank.extensions import db as _db
+
+pytest_plugins = ["tests.factories"]
+
+_state: dict = {}
+_counter = itertools.count(1)
+TEMPLATE_DB = "timebank_template"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--db", choices=("sqlite", "postgresql"), default="sqlite",
+                     help="the database the suite runs on")
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def pytest_configure(config):
+    kind = config.getoption("--db")
+    _state["kind"] = kind
+    _state["tmp"] = Path(tempfile.mkdtemp(prefix="timebank-tests-"))
+    if kind == "postgresql":
+        from tests.pg_cluster import PgUnavailable, start_cluster
+
+        try:
+            _state["cluster"] = start_cluster()
+        except PgUnavailable as exc:
+            if _in_ci():
+                raise pytest.UsageError(f"PostgreSQL is required under CI=true: {exc}") from exc
+            _state["pg_missing"] = str(exc)
+
+
+def pytest_collection_modifyitems(config, items):
+    kind = _state["kind"]
+    missing = _state.get("pg_missing")
+    for item in items:
+        if missing:
+            item.add_marker(pytest.mark.skip(reason=f"PostgreSQL SKIPPED: {missing}"))
+        elif kind != "postgresql" and item.get_closest_marker("postgresql_only"):
+            item.add_marker(pytest.mark.skip(reason="runs in the PostgreSQL half (--db=postgresql)"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _state.get("pg_missing"):
+        terminalreporter.section("POSTGRESQL HALF SKIPPED", sep="!", red=True, bold=True)
+        terminalreporter.write_line(
+            f"The PostgreSQL half of the suite did NOT run: {_state['pg_missing']}", red=True)
+        terminalreporter.write_line(
+            "Install PostgreSQL (apt-get install postgresql) to run it; CI=true makes this fatal.")
+
+
+def pytest_unconfigure(config):
+    cluster = _state.pop("cluster", None)
+    if cluster is not None:
+        cluster.stop()
+    tmp = _state.pop("tmp", None)
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _migrate(url: str) -> None:
+    app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "test"})
+    with app.app_context():
+        upgrade()
+        _db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_kind() -> str:
+    return _state["kind"]
+
+
+@pytest.fixture(scope="session")
+def _template():
+    """Migrate once; every test then gets a copy of the migrated database."""
+    if _state["kind"] == "postgresql":
+        cluster = _state["cluster"]
+        url = cluster.create_database(TEMPLATE_DB)
+        _migrate(url)
+        return TEMPLATE_DB
+    path = _state["tmp"] / "template.db"
+    _migrate(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture
+def database_url(_template) -> str:
+    """A fresh migrated database for this test."""
+    n = next(_counter)
+    if _state["kind"] == "postgresql":
+        cluster = _state["cluster"]
+        name = f"timebank_test_{n}"
+        url = cluster.create_database(name, template=_template)
+        yield url
+        cluster.drop_database(name)
+    else:
+        path = _state["tmp"] / f"test_{n}.db"
+        shutil.copyfile(_template, path)
+        yield f"sqlite:///{path}"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def pg_cluster():
+    """The running PostgreSQL server (PostgreSQL half only)."""
+    if _state["kind"] != "postgresql":
+        pytest.skip("runs in the PostgreSQL half (--db=postgresql)")
+    return _state["cluster"]
+
+
+@pytest.fixture
+def app(database_url):
+    app = create_app({
+        "DATABASE_URL": database_url,
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+    })
+    yield app
+    with app.app_context():
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
