@@ -29,6 +29,8 @@ def load(app, overrides: dict | None) -> None:
         BASE_URL="http://127.0.0.1:5000",
         TOKEN_TTL_HOURS=24 * 30,
         REDEMPTION_CODE_TTL_SECONDS=300,
+        DB_POOL_SIZE=10,
+        DB_MAX_OVERFLOW=10,
         MAX_CONTENT_LENGTH=1024 * 1024,
         SQLALCHEMY_TRACK_MODIFICATIONS=False,
         JSON_SORT_KEYS=False,
@@ -50,10 +52,11 @@ def load(app, overrides: dict | None) -> None:
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
-    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(url)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = _engine_options(url, app.config)
 
 
-def _engine_options(url: str) -> dict:
+def _engine_options(url: str, cfg) -> dict:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10}
+    return {"pool_pre_ping": True, "pool_size": int(cfg["DB_POOL_SIZE"]),
+            "max_overflow": int(cfg["DB_MAX_OVERFLOW"])}
