@@ -24,6 +24,7 @@ pytest_plugins = ["tests.factories"]
 _state: dict = {}
 _counter = itertools.count(1)
 TEMPLATE_DB = "timebank_template"
+PG_HALF_ONLY = "runs in the PostgreSQL half (--db=postgresql)"
 
 
 def pytest_addoption(parser):
@@ -57,7 +58,7 @@ def pytest_collection_modifyitems(config, items):
         if missing:
             item.add_marker(pytest.mark.skip(reason=f"PostgreSQL SKIPPED: {missing}"))
         elif kind != "postgresql" and item.get_closest_marker("postgresql_only"):
-            item.add_marker(pytest.mark.skip(reason="runs in the PostgreSQL half (--db=postgresql)"))
+            item.add_marker(pytest.mark.skip(reason=PG_HALF_ONLY))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -125,7 +126,7 @@ def database_url(_template) -> str:
 def pg_cluster():
     """The running PostgreSQL server (PostgreSQL half only)."""
     if _state["kind"] != "postgresql":
-        pytest.skip("runs in the PostgreSQL half (--db=postgresql)")
+        pytest.skip(PG_HALF_ONLY)
     return _state["cluster"]
 
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 
 from timebank.errors import DomainError
 from timebank.models.user import ROLES
@@ -66,6 +66,7 @@ def export(fmt, output):
 
 
 @click.command("seed-demo")
+@with_appcontext
 @click.option("--members", default=200, show_default=True)
 @click.option("--seed", default=2026, show_default=True)
 def seed_demo(members, seed):
