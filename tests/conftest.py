@@ -54,11 +54,15 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     kind = _state["kind"]
     missing = _state.get("pg_missing")
+    if kind != "postgresql":
+        # PostgreSQL-only tests belong to the other half of the run: not collected here.
+        pg_only = [i for i in items if i.get_closest_marker("postgresql_only")]
+        if pg_only:
+            config.hook.pytest_deselected(items=pg_only)
+            items[:] = [i for i in items if not i.get_closest_marker("postgresql_only")]
     for item in items:
         if missing:
             item.add_marker(pytest.mark.skip(reason=f"PostgreSQL SKIPPED: {missing}"))
-        elif kind != "postgresql" and item.get_closest_marker("postgresql_only"):
-            item.add_marker(pytest.mark.skip(reason=PG_HALF_ONLY))
 
 
 def pytest_terminal_summary(terminalreporter):
