@@ -55,6 +55,10 @@ def create_app(overrides: dict | None = None) -> Flask:
         if blueprint.name.startswith("api_"):
             csrf.exempt(blueprint)
 
+    from timebank.web import init_web
+
+    init_web(app)
+
     from timebank.cli import register
 
     register(app)

@@ -103,7 +103,9 @@ def _is_api_request() -> bool:
 
 def handle_http_exception(error: HTTPException):
     if not _is_api_request():
-        return error
+        from timebank.web.common import http_error_page
+
+        return http_error_page(error)
     db.session.rollback()
     status = error.code or 500
     data = getattr(error, "data", None) or {}

@@ -9,13 +9,19 @@ from timebank.models.ledger import (
 )
 from timebank.models.merchant import Merchant, Offer, Redemption, RedemptionCode
 from timebank.models.org import OrgUnit
-from timebank.models.service import CategoryRate, ServiceCategory, ServiceRecord
+from timebank.models.service import (
+    CategoryRate,
+    CorrectionRequest,
+    ServiceCategory,
+    ServiceRecord,
+)
 from timebank.models.user import ApiToken, User, UserRole
 
 __all__ = [
     "Account",
     "ApiToken",
     "CategoryRate",
+    "CorrectionRequest",
     "IdempotentRequest",
     "LedgerHead",
     "LedgerTransaction",

@@ -81,3 +81,20 @@ class ServiceRecord(db.Model):
     member = relationship("User", foreign_keys=[member_id], lazy="joined")
     category: Mapped[ServiceCategory] = relationship(lazy="joined")
     org_unit = relationship("OrgUnit", lazy="joined")
+
+
+class CorrectionRequest(db.Model):
+    """A member asks staff to correct one of their records (wrong time, wrong category …)."""
+
+    __tablename__ = "correction_request"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_id: Mapped[int] = mapped_column(ForeignKey("service_record.id"), index=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    resolution: Mapped[str | None] = mapped_column(Text)
+
+    record: Mapped[ServiceRecord] = relationship(lazy="joined")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String
+from sqlalchemy import CheckConstraint, ForeignKey, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from timebank.extensions import db
@@ -26,6 +26,8 @@ class User(UserMixin, db.Model):
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), index=True)
     merchant_id: Mapped[int | None] = mapped_column(ForeignKey("merchant.id"), index=True)
     is_active: Mapped[bool] = mapped_column(default=True)
+    # Shown with a larger type on every page (older members, small phones).
+    prefers_large_font: Mapped[bool] = mapped_column(default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     org_unit = relationship("OrgUnit", lazy="joined")

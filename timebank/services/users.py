@@ -188,3 +188,9 @@ def summary(member: User) -> MemberSummary:
 def member_for(actor: User, member_id: int) -> User:
     """A member the actor may see (themself, staff in reach, admin), else not found."""
     return access.visible_member(actor, get_user(member_id))
+
+
+def set_large_font(user: User, *, enabled: bool) -> None:
+    """Remember the reader's choice of a larger type on every page."""
+    user.prefers_large_font = enabled
+    db.session.commit()

@@ -1,0 +1,68 @@
+"""The pages: thin views over the same services as the API (parse → call → respond)."""
+
+from __future__ import annotations
+
+from flask import Flask, g, session
+from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+
+from timebank.extensions import bootstrap, db, login_manager
+from timebank.models import User
+
+# Blueprints of the web surface, in registration order. Each module exposes `bp`.
+WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff")
+
+
+@login_manager.user_loader
+def load_user(user_id: str) -> User | None:
+    try:
+        user = db.session.get(User, int(user_id))
+    except (TypeError, ValueError):
+        return None
+    return user if user is not None and user.is_active else None
+
+
+def init_web(app: Flask) -> None:
+    import importlib
+
+    from timebank.web import common
+
+    app.config.setdefault("BOOTSTRAP_SERVE_LOCAL", True)
+    app.config.setdefault("BOOTSTRAP_BTN_SIZE", "md")
+    bootstrap.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "warning"
+    login_manager.localize_callback = _lazy
+    login_manager.login_message = "Please sign in to continue."
+    for name in WEB_MODULES:
+        try:
+            module = importlib.import_module(f"timebank.web.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"timebank.web.{name}":
+                raise
+            continue
+        common.install_domain_errors(module.bp)
+        app.register_blueprint(module.bp)
+    app.context_processor(_page_context)
+
+
+def _lazy(message: str) -> str:
+    from flask_babel import gettext
+
+    return gettext(message)
+
+
+def _page_context() -> dict:
+    from timebank import LANGUAGES, select_locale
+    from timebank.web.common import has_endpoint
+
+    large = bool(getattr(current_user, "prefers_large_font", False)) or \
+        bool(session.get("large_font"))
+    return {
+        "csrf_token_value": generate_csrf,
+        "current_lang": select_locale(),
+        "languages": LANGUAGES,
+        "large_font": large,
+        "has_endpoint": has_endpoint,
+        "page_title": g.get("page_title"),
+    }
