@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := timebank
 
-.PHONY: run test test-sqlite test-postgresql install lint db demo clean
+.PHONY: run test test-sqlite test-postgresql install lint db demo clean messages
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +16,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# The compiled catalogues are built from the .po sources, never committed.
+CATALOGUES := $(patsubst %.po,%.mo,$(wildcard timebank/translations/*/LC_MESSAGES/messages.po))
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile -i $< -o $@
+
+install: $(STAMP) $(CATALOGUES)
+
+# Re-extract the strings and merge them into the catalogues (then translate the new ones).
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+	  -o timebank/translations/messages.pot .
+	$(BIN)/pybabel update -i timebank/translations/messages.pot -d timebank/translations \
+	  --no-fuzzy-matching --ignore-obsolete
 
 db: install
 	mkdir -p instance

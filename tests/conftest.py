@@ -36,7 +36,23 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def _compile_catalogues() -> None:
+    """The app reads compiled catalogues; build any that are missing or older than their source."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    root = Path(__file__).resolve().parent.parent / "timebank" / "translations"
+    for po in root.glob("*/LC_MESSAGES/messages.po"):
+        mo = po.with_suffix(".mo")
+        if not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime:
+            with po.open("rb") as src:
+                catalogue = read_po(src)
+            with mo.open("wb") as out:
+                write_mo(out, catalogue)
+
+
 def pytest_configure(config):
+    _compile_catalogues()
     kind = config.getoption("--db")
     _state["kind"] = kind
     _state["tmp"] = Path(tempfile.mkdtemp(prefix="timebank-tests-"))

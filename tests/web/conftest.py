@@ -28,7 +28,7 @@ class Web:
 
     def token(self) -> str:
         if self._token is None:
-            self.get("/login")
+            self.get("/login", follow_redirects=True)
         assert self._token, "no CSRF token on the page"
         return self._token
 

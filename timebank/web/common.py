@@ -107,6 +107,10 @@ def _operational_error(error: OperationalError):
 
 
 def install_domain_errors(bp: Blueprint) -> None:
+    """Once per blueprint (blueprints are module-level and shared by every app made)."""
+    if getattr(bp, "_domain_errors_installed", False):
+        return
+    bp._domain_errors_installed = True
     bp.register_error_handler(DomainError, _domain_error)
     bp.register_error_handler(IntegrityError, _integrity_error)
     bp.register_error_handler(OperationalError, _operational_error)
