@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask, has_request_context, request, session
 from flask.json.provider import DefaultJSONProvider
+from werkzeug.routing import IntegerConverter
 
 from timebank import config
 from timebank.extensions import babel, csrf, db, login_manager, migrate
@@ -14,6 +15,14 @@ LANGUAGES = ("zh", "en")
 class JSONProvider(DefaultJSONProvider):
     ensure_ascii = False
     sort_keys = False
+
+
+class IdConverter(IntegerConverter):
+    """`<int:…>` ids fit the INTEGER id columns: a huge id is a 404, not a database error."""
+
+    def __init__(self, url_map, *args, **kwargs):
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(url_map, *args, **kwargs)
 
 
 def select_locale() -> str:
@@ -30,6 +39,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True,
                 template_folder="../templates")
     app.json = JSONProvider(app)
+    app.url_map.converters["int"] = IdConverter
     config.load(app, overrides)
 
     db.init_app(app)

@@ -10,8 +10,11 @@ from timebank.privacy import mask_name
 from timebank.schemas.types import LocalDateTime, MinorUnits, Text
 
 
-def _id(**kwargs) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=1, max=2**62), **kwargs)
+def _id(*, strict: bool = True, **kwargs) -> fields.Integer:
+    # Query strings carry every value as text: ids read from them cannot be strict.
+    # Ids are INTEGER columns: a larger number would be a database error, not a 422.
+    return fields.Integer(strict=strict, validate=validate.Range(min=1, max=2**31 - 1),
+                          **kwargs)
 
 
 class PageArgs(Schema):
@@ -90,7 +93,7 @@ class OrgUnitOut(Schema):
 
 
 class OrgUnitQuery(PageArgs):
-    parent_id = _id(load_default=None)
+    parent_id = _id(load_default=None, strict=False)
 
 
 # --- categories ------------------------------------------------------------------------
@@ -157,8 +160,8 @@ class RecordOut(Schema):
 
 class RecordQuery(PageArgs):
     status = fields.String(validate=validate.OneOf(("pending", "approved", "rejected")))
-    member_id = _id()
-    org_unit_id = _id()
+    member_id = _id(strict=False)
+    org_unit_id = _id(strict=False)
 
 
 class ApproveOut(Schema):

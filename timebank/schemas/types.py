@@ -29,6 +29,8 @@ class MinorUnits(fields.Field):
             number = parse_decimal(value)
         except ValueError as exc:
             raise ValidationError(str(_l("Enter a number such as \"20.00\"."))) from exc
+        if abs(number) > self.maximum:  # before to_minor: a huge exponent cannot be quantized
+            raise ValidationError(str(_l("Too large.")))
         try:
             minor = to_minor(number)
         except ValueError as exc:

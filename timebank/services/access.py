@@ -40,9 +40,11 @@ def require_reach(user: User, unit: OrgUnit) -> None:
 
 
 def visible_member(user: User, member: User | None) -> User:
-    """The member if the user may see them; otherwise not found (never a hint it exists)."""
-    if member is None or not can_see_member(user, member):
+    """The member if the user may see them; unknown → not found, out of reach → forbidden."""
+    if member is None:
         raise NotFound()
+    if not can_see_member(user, member):
+        raise Forbidden()
     return member
 
 

@@ -186,7 +186,7 @@ def summary(member: User) -> MemberSummary:
 
 
 def member_for(actor: User, member_id: int) -> User:
-    """A member the actor may see (themself, staff in reach, admin), else not found."""
+    """A member the actor may see (themself, staff in reach, admin); else 404 or 403."""
     return access.visible_member(actor, get_user(member_id))
 
 
