@@ -161,6 +161,23 @@ class MemberSummary:
     total_hours: Decimal
     points_earned: Decimal
     star_level: int
+    pending_hours: Decimal = Decimal("0.00")
+
+    @property
+    def next_star_hours(self) -> int | None:
+        """Approved hours needed for the next star level (None at the top)."""
+        if self.star_level >= len(STAR_THRESHOLDS_HOURS):
+            return None
+        return STAR_THRESHOLDS_HOURS[self.star_level]
+
+    @property
+    def star_progress_percent(self) -> int:
+        """How far from the current level's threshold to the next one, 0–100."""
+        target = self.next_star_hours
+        if target is None:
+            return 100
+        floor = STAR_THRESHOLDS_HOURS[self.star_level - 1] if self.star_level else 0
+        return int((self.total_hours - floor) * 100 / (target - floor))
 
 
 def star_level(total_hours: Decimal) -> int:
@@ -175,6 +192,10 @@ def summary(member: User) -> MemberSummary:
             func.coalesce(func.sum(ServiceRecord.points_awarded_minor), 0),
         ).where(ServiceRecord.member_id == member.id, ServiceRecord.status == "approved")
     ).one()
+    pending_minor = db.session.scalar(
+        select(func.coalesce(func.sum(ServiceRecord.hours_minor), 0))
+        .where(ServiceRecord.member_id == member.id, ServiceRecord.status == "pending")
+    )
     hours = from_minor(hours_minor)
     return MemberSummary(
         member_id=member.id,
@@ -182,6 +203,7 @@ def summary(member: User) -> MemberSummary:
         total_hours=hours,
         points_earned=from_minor(points_minor),
         star_level=star_level(hours),
+        pending_hours=from_minor(pending_minor),
     )
 
 

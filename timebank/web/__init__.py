@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, session
+from flask import Flask, flash, g, redirect, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
@@ -44,6 +44,46 @@ def init_web(app: Flask) -> None:
         common.install_domain_errors(module.bp)
         app.register_blueprint(module.bp)
     app.context_processor(_page_context)
+    app.before_request(_refuse_nul_characters)
+    app.add_template_filter(_minor, "minor")
+    app.add_template_filter(_localtime, "localtime")
+    app.add_template_filter(_mask, "masked")
+
+
+def _refuse_nul_characters():
+    """A NUL character cannot be stored (PostgreSQL refuses it): tell the person, keep nothing."""
+    from flask_babel import gettext
+
+    from timebank.web.common import back, error_page
+
+    if request.path.startswith("/api/") or request.method != "POST":
+        return None
+    if any("\x00" in value for value in request.form.values()):
+        flash(gettext("The form contains characters that cannot be saved. "
+                      "Please retype the text."), "danger")
+        return redirect(back())
+    if any("\x00" in value for value in request.args.values()):
+        return error_page(400)
+    return None
+
+
+def _minor(value: int | None) -> str:
+    """Integer hundredths as '12.50' (points and hours)."""
+    from timebank.units import fmt
+
+    return fmt(value or 0)
+
+
+def _localtime(moment, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    from timebank.timeutil import local
+
+    return local(moment).strftime(pattern) if moment is not None else ""
+
+
+def _mask(name: str | None) -> str:
+    from timebank.privacy import mask_name
+
+    return mask_name(name or "")
 
 
 def _lazy(message: str) -> str:
