@@ -47,7 +47,7 @@ class Web:
     def follow(self, resp):
         """Follow a redirect the way a browser would, returning the page."""
         assert resp.status_code in (301, 302, 303), resp.status_code
-        return self.get(resp.location)
+        return self.get(resp.location, follow_redirects=True)
 
     @staticmethod
     def text(resp) -> str:
