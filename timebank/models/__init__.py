@@ -1,5 +1,8 @@
 """All models, imported here so Alembic sees every table."""
 
+from timebank.models.activity import Activity, ActivitySignup
+from timebank.models.audit import AuditEvent
+from timebank.models.helping import FamilyLink, HelpRequest, Transfer, TransferPolicy
 from timebank.models.ledger import (
     Account,
     IdempotentRequest,
@@ -19,9 +22,14 @@ from timebank.models.user import ApiToken, User, UserRole
 
 __all__ = [
     "Account",
+    "Activity",
+    "ActivitySignup",
     "ApiToken",
+    "AuditEvent",
     "CategoryRate",
     "CorrectionRequest",
+    "FamilyLink",
+    "HelpRequest",
     "IdempotentRequest",
     "LedgerHead",
     "LedgerTransaction",
@@ -33,6 +41,8 @@ __all__ = [
     "RedemptionCode",
     "ServiceCategory",
     "ServiceRecord",
+    "Transfer",
+    "TransferPolicy",
     "User",
     "UserRole",
 ]

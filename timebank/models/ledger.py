@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from timebank.extensions import db
 from timebank.models.base import UTCDateTime, utcnow
 
-ACCOUNT_KINDS = ("member", "merchant", "issuance", "shop", "expiry")
+ACCOUNT_KINDS = ("member", "merchant", "issuance", "shop", "expiry", "hold")
 GENESIS_HASH = "0" * 64
 
 
@@ -21,7 +21,8 @@ class Account(db.Model):
     __table_args__ = (
         CheckConstraint("allow_negative OR balance_minor >= 0", name="balance_allowed"),
         CheckConstraint(
-            "kind IN ('member', 'merchant', 'issuance', 'shop', 'expiry')", name="kind_known"
+            "kind IN ('member', 'merchant', 'issuance', 'shop', 'expiry', 'hold')",
+            name="kind_known",
         ),
     )
 
