@@ -29,6 +29,8 @@ def load(app, overrides: dict | None) -> None:
         BASE_URL="http://127.0.0.1:5000",
         TOKEN_TTL_HOURS=24 * 30,
         REDEMPTION_CODE_TTL_SECONDS=300,
+        CHECKIN_CODE_SECONDS=60,
+        CHECKIN_GRACE_MINUTES=30,
         DB_POOL_SIZE=10,
         DB_MAX_OVERFLOW=10,
         MAX_CONTENT_LENGTH=1024 * 1024,

@@ -98,3 +98,22 @@ class LedgerIntegrityError(DomainError):
     code = "ledger_integrity"
     status = 409
     title = _l("The ledger refused an inconsistent change")
+
+
+class CheckInRefused(DomainError):
+    """A check-in or check-out code that is wrong, stale, or used outside the activity."""
+
+    code = "checkin_refused"
+    status = 422
+    title = _l("This check-in was refused")
+
+
+class TransferNotAllowed(Forbidden):
+    code = "transfer_not_allowed"
+    title = _l("Giving points is not allowed here")
+
+
+class AlreadyClaimed(DomainError):
+    code = "already_claimed"
+    status = 409
+    title = _l("Someone else has already taken this request")

@@ -87,7 +87,6 @@ def log_hours(
     else:
         member = access.visible_member(actor, db.session.get(User, member_id))
         access.require_reach(actor, member.org_unit)
-    cat = categories.get_by_code(category)
     if org_unit_id is None:
         unit = member.org_unit
     else:
@@ -95,18 +94,29 @@ def log_hours(
         home = org.community_of(member.org_unit)
         if not home.contains(unit) and not access.reaches(actor, unit):
             raise Forbidden(_("Hours are recorded in the member's own community."))
+    record = add_record(
+        member=member, actor=actor, category=categories.get_by_code(category), unit=unit,
+        started_at=started_at, ended_at=ended_at, place=place, description=description,
+        title=title, person_in_charge=person_in_charge)
+    tx.commit()
+    return record
+
+
+def add_record(*, member: User, actor: User, category, unit, started_at: datetime,
+               ended_at: datetime, place: str, description: str, title: str | None = None,
+               person_in_charge: str | None = None) -> ServiceRecord:
+    """A pending record after the overlap check (flush only; activities and help use it)."""
     _lock_member(member.id)
     _refuse_overlap(member.id, started_at, ended_at)
-    hours = hours_between(started_at, ended_at)
-    hours_minor = to_minor(hours)
+    hours_minor = to_minor(hours_between(started_at, ended_at))
     if hours_minor <= 0:
         raise ValidationFailed(errors={"ended_at": [_("The span is too short.")]})
-    rate = categories.rate_on(cat, local_date(started_at))
+    rate = categories.rate_on(category, local_date(started_at))
     record = ServiceRecord(
         member_id=member.id,
-        category_id=cat.id,
+        category_id=category.id,
         org_unit_id=unit.id,
-        title=(title or cat.name).strip(),
+        title=(title or category.name).strip(),
         started_at=started_at,
         ended_at=ended_at,
         hours_minor=hours_minor,
@@ -118,7 +128,7 @@ def log_hours(
         created_by_id=actor.id,
     )
     db.session.add(record)
-    tx.commit()
+    db.session.flush()
     return record
 
 

@@ -29,10 +29,13 @@ HISTORY_PER_PAGE = 20
 
 # How each kind of ledger transaction reads in a member's history.
 KIND_LABELS = {
-    "issuance": _l("Points for service"),
+    "earn": _l("Points for service"),
     "redemption": _l("Spent at a partner shop"),
     "refund": _l("Refund"),
-    "reversal": _l("Correction"),
+    "transfer": _l("Points given between members"),
+    "help_hold": _l("Points set aside for a request for help"),
+    "help_pay": _l("Points for helping a neighbour"),
+    "help_return": _l("Points returned from a request for help"),
 }
 STATUS_LABELS = {
     "pending": _l("Waiting for approval"),
