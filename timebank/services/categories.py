@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from flask_babel import gettext as _
@@ -85,3 +86,27 @@ def rate_on(category: ServiceCategory, day: date) -> int:
     if rate is None:
         raise ValidationFailed(_("This category has no rate for that date."))
     return rate
+
+
+@dataclass(frozen=True)
+class RateRow:
+    """A category with the rate in force on a day and the rates already set for later."""
+
+    category: ServiceCategory
+    current_minor: int | None
+    upcoming: list[CategoryRate]
+
+
+def rate_table(day: date) -> list[RateRow]:
+    """Every category with its rate on `day`, in two queries (rates are loaded together)."""
+    rows = []
+    for category in all_categories():
+        current = None
+        upcoming = []
+        for rate in category.rates:  # ordered by effective_from
+            if rate.effective_from <= day:
+                current = rate.points_per_hour_minor
+            else:
+                upcoming.append(rate)
+        rows.append(RateRow(category, current, upcoming))
+    return rows

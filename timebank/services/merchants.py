@@ -253,3 +253,32 @@ def statement(*, actor: User, merchant_id: int, date_from: date, date_to: date) 
         .where(*window, Redemption.status == "completed")
     ).one()
     return Statement(merchant.id, date_from, date_to, count, total, items)
+
+
+# --- the staff desk: merchants in reach and their offers ------------------------------
+
+
+def merchant_directory(actor: User) -> list[tuple[Merchant, list[Offer]]]:
+    """Merchants in the staff member's reach with all their offers, active or not (2 queries)."""
+    access.require_staff(actor)
+    found = list(db.session.scalars(access.scope_to_reach(
+        select(Merchant).order_by(Merchant.name, Merchant.id), actor, Merchant.org_unit_id)))
+    offers: dict[int, list[Offer]] = {m.id: [] for m in found}
+    if found:
+        for offer in db.session.scalars(
+            select(Offer).where(Offer.merchant_id.in_(list(offers))).order_by(Offer.id)
+        ):
+            offers[offer.merchant_id].append(offer)
+    return [(m, offers[m.id]) for m in found]
+
+
+def set_offer_active(actor: User, offer_id: int, active: bool) -> Offer:
+    """Withdraw an offer from the till (or bring it back); past redemptions keep it."""
+    tx.begin_write()
+    offer = db.session.get(Offer, offer_id)
+    if offer is None:
+        raise NotFound(_("No such offer."))
+    visible_merchant(actor, offer.merchant_id)
+    offer.is_active = bool(active)
+    tx.commit()
+    return offer

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import select, update
+from sqlalchemy import and_, select, update
+from sqlalchemy.orm import aliased
 
 from timebank.errors import (
     DomainError,
@@ -22,7 +23,7 @@ from timebank.extensions import db
 from timebank.models import ServiceRecord, User
 from timebank.models.base import utcnow
 from timebank.services import access, categories, ledger, org, tx
-from timebank.timeutil import local_date
+from timebank.timeutil import local_date, start_of_day
 from timebank.units import from_minor, quantize, to_minor
 
 # Every status change a record may make; anything else is an invalid transition.
@@ -288,3 +289,122 @@ def records_query(actor: User, *, status: str | None, member_id: int | None,
         unit = org.get_unit(org_unit_id)
         query = query.where(ServiceRecord.org_unit_id.in_(access.subtree_ids(unit)))
     return query
+
+
+# --- the staff approval queue ----------------------------------------------------------
+
+MAX_REASON = 500
+LONG_RECORD_MINOR = 800  # more than 8 hours in one record
+LATE_AFTER = timedelta(days=30)
+# Why a pending record deserves a second look before approval.
+FLAG_OVERLAP = "overlap"
+FLAG_LONG = "long"
+FLAG_LATE = "late"
+FLAG_PROXY = "proxy"
+
+
+def pending_queue(actor: User, *, org_unit_id: int | None = None,
+                  category_code: str | None = None, day_from: date | None = None,
+                  day_to: date | None = None):
+    """Pending records in the staff member's reach, oldest service first, filtered."""
+    access.require_staff(actor)
+    if org_unit_id is not None:
+        access.require_reach(actor, org.get_unit(org_unit_id))
+    query = records_query(actor, status="pending", member_id=None, org_unit_id=org_unit_id)
+    query = query.order_by(None).order_by(ServiceRecord.started_at, ServiceRecord.id)
+    if category_code:
+        query = query.where(ServiceRecord.category_id == categories.get_by_code(category_code).id)
+    if day_from is not None:
+        query = query.where(ServiceRecord.started_at >= start_of_day(day_from))
+    if day_to is not None:
+        query = query.where(ServiceRecord.started_at < start_of_day(day_to + timedelta(days=1)))
+    return query
+
+
+def queue_flags(page_records: list[ServiceRecord]) -> dict[int, list[str]]:
+    """Warning flags per record id, in one query whatever the number of records."""
+    flags: dict[int, list[str]] = {r.id: [] for r in page_records}
+    if not flags:
+        return flags
+    other = aliased(ServiceRecord)
+    overlapping = set(db.session.scalars(
+        select(ServiceRecord.id).distinct()
+        .join(other, and_(
+            other.member_id == ServiceRecord.member_id,
+            other.id != ServiceRecord.id,
+            other.status.in_(("pending", "approved")),
+            other.started_at < ServiceRecord.ended_at,
+            other.ended_at > ServiceRecord.started_at,
+        ))
+        .where(ServiceRecord.id.in_(list(flags)))
+    ))
+    for record in page_records:
+        found = flags[record.id]
+        if record.id in overlapping:
+            found.append(FLAG_OVERLAP)
+        if record.hours_minor > LONG_RECORD_MINOR:
+            found.append(FLAG_LONG)
+        if record.created_at - record.ended_at > LATE_AFTER:
+            found.append(FLAG_LATE)
+        if record.created_by_id != record.member_id:
+            found.append(FLAG_PROXY)
+    return flags
+
+
+def _clean_reason(reason: str | None) -> str:
+    text = (reason or "").strip()
+    if not text:
+        raise ValidationFailed(errors={"reason": [_("Give a reason.")]})
+    if len(text) > MAX_REASON:
+        raise ValidationFailed(errors={"reason": [_("At most %(n)d characters.", n=MAX_REASON)]})
+    return text
+
+
+def _reject_one(record: ServiceRecord, reviewer: User, reason: str) -> None:
+    if record.member_id == reviewer.id:
+        raise SelfApproval(_("You cannot review your own hours."))
+    access.require_reach(reviewer, record.org_unit)
+    check_transition(record.status, "rejected")
+    changed = db.session.execute(
+        update(ServiceRecord)
+        .where(ServiceRecord.id == record.id, ServiceRecord.status == "pending")
+        .values(status="rejected", reviewer_id=reviewer.id, reviewed_at=utcnow(),
+                reject_reason=reason)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise InvalidTransition(_("This record was already reviewed."))
+    db.session.expire(record)
+
+
+@dataclass
+class BulkRejectResult:
+    rejected: list[int]
+    failed: list[tuple[int, str]]
+
+
+def bulk_reject(record_ids: list[int], *, reviewer: User, reason: str) -> BulkRejectResult:
+    """Reject many records with one reason in one transaction; each failure is reported."""
+    tx.begin_write()
+    if len(record_ids) > MAX_BULK:
+        raise ValidationFailed(errors={"ids": [_("At most %(n)d at once.", n=MAX_BULK)]})
+    access.require_staff(reviewer)
+    reason = _clean_reason(reason)
+    result = BulkRejectResult(rejected=[], failed=[])
+    seen: set[int] = set()
+    for record_id in record_ids:
+        if record_id in seen:
+            continue
+        seen.add(record_id)
+        savepoint = db.session.begin_nested()
+        try:
+            record = visible_record(reviewer, record_id)
+            _reject_one(record, reviewer, reason)
+        except DomainError as err:
+            savepoint.rollback()
+            result.failed.append((record_id, err.code))
+        else:
+            savepoint.commit()
+            result.rejected.append(record_id)
+    tx.commit()
+    return result

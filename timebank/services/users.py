@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from timebank.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from timebank.extensions import db
-from timebank.models import ApiToken, Merchant, ServiceRecord, User, UserRole
+from timebank.models import ApiToken, Merchant, OrgUnit, ServiceRecord, User, UserRole
 from timebank.models.base import utcnow
 from timebank.models.user import MEMBER_ROLES, ROLES
 from timebank.services import access, ledger, org, tx
@@ -216,3 +217,127 @@ def set_large_font(user: User, *, enabled: bool) -> None:
     """Remember the reader's choice of a larger type on every page."""
     user.prefers_large_font = enabled
     db.session.commit()
+
+
+# --- the staff desk: managing members ---------------------------------------------------
+
+PHONE_PATTERN = re.compile(r"^\+?[0-9]{5,19}$")
+MAX_DISPLAY_NAME = 100
+MAX_SEARCH = 100
+EDITABLE_FIELDS = ("display_name", "phone", "org_unit_id", "roles")
+
+
+def units_in_reach(actor: User, kinds: tuple[str, ...] | None = None) -> list[tuple[OrgUnit, str]]:
+    """Units the actor's staff role covers, in tree order, each with a 'community / grid' label."""
+    query = access.scope_to_reach(select(OrgUnit).order_by(OrgUnit.path), actor, OrgUnit.id)
+    units = list(db.session.scalars(query))
+    by_id = {u.id: u for u in units}
+    labelled = []
+    for unit in units:
+        if kinds and unit.kind not in kinds:
+            continue
+        names = [by_id[i].name for i in unit.ancestor_ids() if i in by_id]
+        labelled.append((unit, " / ".join(names)))
+    return labelled
+
+
+def members_query(actor: User, *, q: str | None = None):
+    """Volunteers and gridworkers in the staff member's reach, optionally searched."""
+    access.require_staff(actor)
+    query = (
+        select(User)
+        .where(User.id.in_(select(UserRole.user_id).where(UserRole.role.in_(MEMBER_ROLES))))
+        .order_by(User.display_name, User.id)
+    )
+    query = access.scope_to_reach(query, actor, User.org_unit_id)
+    text = (q or "").strip()[:MAX_SEARCH].lower()
+    if text:
+        query = query.where(or_(
+            func.lower(User.display_name).contains(text, autoescape=True),
+            func.lower(User.username).contains(text, autoescape=True),
+            User.phone.contains(text, autoescape=True),
+        ))
+    return query
+
+
+def manageable_member(actor: User, member_id: int) -> User:
+    """A volunteer or gridworker in the actor's reach (an admin manages anyone but themself)."""
+    access.require_staff(actor)
+    member = get_user(member_id)
+    if member is None:
+        raise NotFound(_("No such member."))
+    access.require_reach(actor, member.org_unit)
+    if not access.is_admin(actor) and (
+        member.id == actor.id or any(r not in MEMBER_ROLES for r in member.roles)
+    ):
+        raise Forbidden(_("Staff manage volunteers and gridworkers only."))
+    return member
+
+
+def _check_roles(actor: User, member: User, roles: list[str]) -> list[str]:
+    roles = sorted(set(roles or []))
+    if not roles or any(r not in ROLES for r in roles):
+        raise ValidationFailed(errors={"roles": [
+            _("Choose one or more of: %(roles)s.", roles=", ".join(ROLES))]})
+    if not access.is_admin(actor) and any(r not in MEMBER_ROLES for r in roles):
+        raise Forbidden(_("Staff can only give the volunteer and gridworker roles."))
+    if member.id == actor.id and roles != member.roles:
+        raise Forbidden(_("You cannot change your own roles."))
+    if ("merchant" in roles) != (member.merchant_id is not None):
+        raise ValidationFailed(errors={"roles": [
+            _("Only a merchant's own user has the merchant role.")]})
+    return roles
+
+
+def update_member(actor: User, member_id: int, **changes) -> User:
+    """Change a member's name, phone, home unit or roles; their history stays theirs."""
+    tx.begin_write()
+    unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationFailed(errors={k: [_("This cannot be changed here.")] for k in unknown})
+    member = manageable_member(actor, member_id)
+    errors: dict[str, list[str]] = {}
+    if "display_name" in changes:
+        name = (changes["display_name"] or "").strip()
+        if not name or len(name) > MAX_DISPLAY_NAME:
+            errors["display_name"] = [_("Between 1 and %(n)d characters.", n=MAX_DISPLAY_NAME)]
+        member.display_name = name
+    if "phone" in changes:
+        phone = (changes["phone"] or "").strip() or None
+        if phone is not None and not PHONE_PATTERN.match(phone):
+            errors["phone"] = [_("Digits only, 5 to 19 of them.")]
+        elif phone is not None and db.session.scalar(
+            select(User.id).where(User.phone == phone, User.id != member.id)
+        ) is not None:
+            raise AlreadyExists(_("This phone number is already registered."))
+        member.phone = phone
+    if errors:
+        raise ValidationFailed(errors=errors)
+    if "org_unit_id" in changes:
+        unit = org.get_unit(changes["org_unit_id"])
+        access.require_reach(actor, unit)
+        member.org_unit = unit
+    if "roles" in changes:
+        roles = _check_roles(actor, member, changes["roles"])
+        kept = [row for row in member.role_rows if row.role in roles]
+        held = {row.role for row in kept}
+        member.role_rows = kept + [UserRole(role=r) for r in roles if r not in held]
+    tx.commit()
+    return member
+
+
+def set_active(actor: User, member_id: int, active: bool) -> User:
+    """Deactivate (no sign-in, tokens revoked, history kept) or reactivate a member."""
+    tx.begin_write()
+    member = manageable_member(actor, member_id)
+    if member.id == actor.id:
+        raise Forbidden(_("You cannot deactivate yourself."))
+    member.is_active = bool(active)
+    if not active:
+        db.session.execute(
+            update(ApiToken)
+            .where(ApiToken.user_id == member.id, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=utcnow())
+        )
+    tx.commit()
+    return member
