@@ -20,9 +20,10 @@ def _source_messages() -> set[str]:
         pattern = "**.py" if method == "python" else "**.html"
         for _file, _line, message, _comments, _context in extract_from_dir(
                 ROOT / folder, method_map=[(pattern, method)], keywords=KEYWORDS):
-            for text in message if isinstance(message, tuple) else (message,):
-                if text:
-                    found.add(text)
+            # A plural message is catalogued under its singular form.
+            text = message[0] if isinstance(message, tuple) else message
+            if text:
+                found.add(text)
     return found
 
 
