@@ -51,7 +51,7 @@ def test_seed_demo_fills_an_empty_database_once(cli, app):
     assert verify.exit_code == 0, verify.output
     second = cli.invoke(args=["seed-demo"])
     assert second.exit_code != 0
-    assert "not empty" in second.output
+    assert "数据库不为空" in second.output
 
 
 def test_ledger_verify_is_clean_then_catches_a_changed_balance(cli, app, api, world):

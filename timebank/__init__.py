@@ -16,6 +16,16 @@ class JSONProvider(DefaultJSONProvider):
     ensure_ascii = False
     sort_keys = False
 
+    def loads(self, s, **kwargs):
+        """Parse a body; too deep nesting or unpaired surrogates are invalid JSON (a 400)."""
+        try:
+            value = super().loads(s, **kwargs)
+            # A lone surrogate (\ud800) cannot be stored or hashed as UTF-8: refuse it here.
+            super().dumps(value).encode("utf-8")
+        except (RecursionError, UnicodeEncodeError) as exc:
+            raise ValueError("the body is not valid JSON text") from exc
+        return value
+
 
 class IdConverter(IntegerConverter):
     """`<int:…>` ids fit the INTEGER id columns: a huge id is a 404, not a database error."""

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask import current_app, g
-from flask_smorest import Blueprint
 
-from timebank.api.base import public
+from timebank.api.base import Blueprint, public
 from timebank.schemas import TokenIn, TokenOut
 from timebank.services import users
 

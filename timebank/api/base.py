@@ -7,15 +7,40 @@ import json
 from collections.abc import Callable
 from functools import wraps
 
+import flask_smorest
 from flask import Flask, Response, current_app, g, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError, OperationalError
+from webargs import core as webargs_core
+from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from timebank.errors import DomainError, Unauthenticated, ValidationFailed
 from timebank.extensions import db
 from timebank.models import User
 from timebank.services import idempotency, tx, users
+
+
+class Parser(FlaskParser):
+    """Bodies parsed by the app's JSON provider, so every malformed body is a clean 400."""
+
+    def _raw_load_json(self, req):
+        if not is_json_request(req):
+            return webargs_core.missing
+        data = req.get_data(cache=True)
+        if not data.strip():
+            return webargs_core.missing
+        try:
+            return current_app.json.loads(data)
+        except ValueError as exc:  # includes JSONDecodeError and UnicodeDecodeError
+            return self._handle_invalid_json_error(exc, req)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """Every API blueprint parses its arguments with the parser above."""
+
+    ARGUMENTS_PARSER = Parser()
+
 
 API_PREFIX = "/api/"
 PROBLEM_TYPE = "about:blank"
@@ -151,12 +176,16 @@ def handle_operational_error(error: OperationalError):
     return problem(503, "unavailable", _("The database is not available; try again."))
 
 
+# flask-smorest's view of the OpenAPI document: public, so clients can read the contract.
+OPENAPI_ENDPOINT = "api-docs.openapi_json"
+
+
 def authenticate_request() -> Response | None:
     """Every /api/v1 view needs a valid bearer token unless it is marked public."""
     if not request.path.startswith(API_PREFIX):
         return None
     view = current_app.view_functions.get(request.endpoint or "")
-    if view is None or getattr(view, "is_public", False):
+    if view is None or getattr(view, "is_public", False) or request.endpoint == OPENAPI_ENDPOINT:
         return None
     header = request.headers.get("Authorization", "")
     scheme, _sep, raw = header.partition(" ")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
-from timebank.api.base import actor
+from timebank.api.base import Blueprint, actor
 from timebank.schemas import CategoryIn, CategoryOut, RateIn, RateOut
 from timebank.services import categories
 from timebank.timeutil import today

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask import Response, stream_with_context
-from flask_smorest import Blueprint
 
-from timebank.api.base import actor
+from timebank.api.base import Blueprint, actor
 from timebank.errors import Forbidden
 from timebank.schemas import ExportQuery, VerifyOut
 from timebank.services import access, export, ledger

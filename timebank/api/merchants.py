@@ -6,9 +6,8 @@ import csv
 import io
 
 from flask import Response, current_app, request
-from flask_smorest import Blueprint
 
-from timebank.api.base import actor, idempotent
+from timebank.api.base import Blueprint, actor, idempotent
 from timebank.privacy import mask_name
 from timebank.schemas import (
     CodeOut,

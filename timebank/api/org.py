@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
-from timebank.api.base import actor, paged
+from timebank.api.base import Blueprint, actor, paged
 from timebank.schemas import OrgUnitIn, OrgUnitOut, OrgUnitQuery
 from timebank.services import org
 

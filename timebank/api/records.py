@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
-from timebank.api.base import actor, idempotent, paged
+from timebank.api.base import Blueprint, actor, idempotent, paged
 from timebank.schemas import (
     ApproveOut,
     BulkApproveIn,

@@ -1,0 +1,119 @@
+"""Malformed requests of every kind: a 4xx problem+json a person can read, and nothing changed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from timebank.extensions import db
+from timebank.models import LedgerTransaction, Merchant, ServiceRecord, User
+
+RECORD = {"category": "cleanup", "started_at": "2026-01-05T09:00:00+08:00",
+          "ended_at": "2026-01-05T11:00:00+08:00", "place": "广场", "description": "清扫"}
+
+
+def _counts(app) -> tuple[int, ...]:
+    with app.app_context():
+        return tuple(db.session.scalar(select(func.count(model.id)))
+                     for model in (ServiceRecord, LedgerTransaction, User, Merchant))
+
+
+def _is_clear_problem(resp) -> None:
+    assert 400 <= resp.status_code < 500, resp.get_data(as_text=True)[:300]
+    assert resp.mimetype == "application/problem+json"
+    body = resp.get_json()
+    assert body["status"] == resp.status_code and body["code"]
+    assert body["detail"].strip() and body["title"].strip()
+
+
+RAW_BODIES = [
+    ("not json", "application/json"),
+    ("{\"category\": ", "application/json"),
+    ("[]", "application/json"),
+    ("\"a string\"", "application/json"),
+    ("null", "application/json"),
+    ("42", "application/json"),
+    ("category=cleanup", "application/x-www-form-urlencoded"),
+    (json.dumps(RECORD), "text/plain"),
+    ("[" * 5000 + "]" * 5000, "application/json"),
+    ("\xff\xfe garbage", "application/json"),
+]
+
+
+@pytest.mark.parametrize("raw,content_type", RAW_BODIES, ids=range(len(RAW_BODIES)))
+@pytest.mark.parametrize("path", ["/api/v1/service-records", "/api/v1/merchants",
+                                  "/api/v1/users", "/api/v1/redemptions",
+                                  "/api/v1/service-records/bulk-approve"])
+def test_bodies_that_are_not_a_json_object_are_refused(app, api, world, path, raw,
+                                                       content_type):
+    before = _counts(app)
+    who = world.merchant_a if path == "/api/v1/redemptions" else world.staff_a
+    resp = api.client.post(path, data=raw.encode("utf-8", "surrogateescape"),
+                           headers={**who.auth, "Content-Type": content_type})
+    _is_clear_problem(resp)
+    assert _counts(app) == before
+
+
+FIELD_CASES = [
+    {"category": 5}, {"category": None}, {"category": ""}, {"category": "x" * 10_000},
+    {"started_at": "yesterday"}, {"started_at": "2026-02-30T09:00:00+08:00"},
+    {"started_at": 1767574800}, {"ended_at": "2026-01-05T08:00:00+08:00"},
+    {"ended_at": "2099-01-05T11:00:00+08:00"}, {"place": ""}, {"place": "p" * 5000},
+    {"description": "\x00"}, {"description": "清扫\x00楼道"}, {"place": "\ud800"},
+    {"member_id": "abc"}, {"member_id": -1}, {"member_id": 2**63}, {"member_id": 1.5},
+    {"org_unit_id": 999_999}, {"member_id": 999_999}, {"unknown_field": 1},
+]
+
+
+@pytest.mark.parametrize("change", FIELD_CASES, ids=range(len(FIELD_CASES)))
+def test_wrong_fields_in_a_record_are_refused_with_a_reason(app, api, world, change):
+    before = _counts(app)
+    # Sent as ASCII JSON, so a lone surrogate arrives as the escape "\\ud800".
+    resp = api.client.post("/api/v1/service-records", data=json.dumps({**RECORD, **change}),
+                           headers={**world.staff_a.auth, "Content-Type": "application/json"})
+    _is_clear_problem(resp)
+    assert _counts(app) == before
+
+
+@pytest.mark.parametrize("ids", [[], "1", [1] * 1001, ["a"], [None], [2**40], {"a": 1}])
+def test_a_bad_bulk_list_is_refused(app, api, world, ids):
+    before = _counts(app)
+    _is_clear_problem(api.post("/api/v1/service-records/bulk-approve", world.staff_a,
+                               json={"ids": ids}))
+    assert _counts(app) == before
+
+
+@pytest.mark.parametrize("query", ["page=0", "page=-1", "page=x", "per_page=0",
+                                   "per_page=101", "per_page=1e3", "status=lost",
+                                   "member_id=abc", "org_unit_id=99999999999"])
+def test_bad_list_parameters_are_422(api, world, query):
+    resp = api.get(f"/api/v1/service-records?{query}", world.staff_a)
+    assert resp.status_code in (404, 422)
+    _is_clear_problem(resp)
+
+
+@pytest.mark.parametrize("path", ["/api/v1/service-records/0", "/api/v1/service-records/abc",
+                                  "/api/v1/service-records/99999999999999999999",
+                                  "/api/v1/merchants/-1", "/api/v1/members/1e9/balance",
+                                  "/api/v1/no-such-thing"])
+def test_unknown_addresses_are_problem_json_404(api, world, path):
+    resp = api.get(path, world.admin)
+    assert resp.status_code == 404
+    _is_clear_problem(resp)
+
+
+def test_a_body_over_the_limit_is_413_and_changes_nothing(app, api, world):
+    before = _counts(app)
+    huge = {**RECORD, "description": "x" * (2 * 1024 * 1024)}
+    resp = api.post("/api/v1/service-records", world.staff_a, json=huge)
+    assert resp.status_code == 413
+    _is_clear_problem(resp)
+    assert _counts(app) == before
+
+
+def test_a_wrong_method_is_405_problem_json(api, world):
+    resp = api._call("PUT", "/api/v1/service-records", world.staff_a, json={})
+    assert resp.status_code == 405
+    _is_clear_problem(resp)

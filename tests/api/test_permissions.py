@@ -1,0 +1,176 @@
+"""The permission matrix: every API endpoint × role × inside or outside reach → its status.
+
+Every `/api/v1` rule of the app must be listed here: a new endpoint fails
+`test_every_endpoint_is_in_the_matrix` until its permissions are written down.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from timebank import create_app
+
+ROLES = ("admin", "staff_a", "staff_b", "vol_a", "vol_b", "merchant_a")
+PUBLIC = {("POST", "/api/v1/auth/tokens"), ("GET", "/api/v1/openapi.json")}
+
+
+def _record(api, world) -> int:
+    """A pending record of vol_a in community A (logged by staff of A)."""
+    resp = api.log(world.staff_a, member_id=world.vol_a.id)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
+def _redemption(api, world) -> int:
+    api.earn(world.vol_a, world.staff_a)
+    resp = api.post("/api/v1/redemptions", world.merchant_a,
+                    json={"code": api.code(world.vol_a), "offer_id": world.offers["OA"]})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
+def _vol_a(_api, world) -> int:
+    return world.vol_a.id
+
+
+# (method, rule) → (path builder, body builder or None, {role: expected status})
+ALL_OK = dict.fromkeys(ROLES, 200)
+STAFF_OF_A = {"admin": 200, "staff_a": 200, "staff_b": 403, "vol_a": 403, "vol_b": 403,
+              "merchant_a": 403}
+ADMIN_ONLY = {"admin": 200, "staff_a": 403, "staff_b": 403, "vol_a": 403, "vol_b": 403,
+              "merchant_a": 403}
+VOL_A_AND_STAFF_OF_A = {"admin": 200, "staff_a": 200, "staff_b": 403, "vol_a": 200,
+                        "vol_b": 403, "merchant_a": 403}
+MERCHANT_A_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 404, "vol_b": 404,
+                   "merchant_a": 200}
+# Records out of reach are not revealed (404); the member's own record is 403 (no self-review).
+RECORD_REVIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 403, "vol_b": 404,
+                 "merchant_a": 404}
+
+
+def _created(expected: dict) -> dict:
+    return {role: 201 if status == 200 else status for role, status in expected.items()}
+
+
+MATRIX = {
+    ("DELETE", "/api/v1/auth/tokens/current"): (
+        lambda api, w: "/api/v1/auth/tokens/current", None, dict.fromkeys(ROLES, 204)),
+    ("GET", "/api/v1/categories"): (lambda api, w: "/api/v1/categories", None, ALL_OK),
+    ("POST", "/api/v1/categories"): (
+        lambda api, w: "/api/v1/categories",
+        lambda api, w: {"code": "patrol", "name": "巡逻", "points_per_hour": "5.00"},
+        _created({**STAFF_OF_A, "staff_b": 200})),
+    ("POST", "/api/v1/categories/<code>/rates"): (
+        lambda api, w: "/api/v1/categories/cleanup/rates",
+        lambda api, w: {"points_per_hour": "12.00", "effective_from": "2030-01-01"},
+        _created({**STAFF_OF_A, "staff_b": 200})),
+    ("GET", "/api/v1/ledger/export"): (
+        lambda api, w: "/api/v1/ledger/export?format=hledger", None, ADMIN_ONLY),
+    ("GET", "/api/v1/ledger/verify"): (lambda api, w: "/api/v1/ledger/verify", None, ADMIN_ONLY),
+    ("GET", "/api/v1/members/<int:member_id>/balance"): (
+        lambda api, w: f"/api/v1/members/{w.vol_a.id}/balance", None, VOL_A_AND_STAFF_OF_A),
+    ("GET", "/api/v1/members/<int:member_id>/transactions"): (
+        lambda api, w: f"/api/v1/members/{w.vol_a.id}/transactions", None,
+        VOL_A_AND_STAFF_OF_A),
+    ("POST", "/api/v1/merchants"): (
+        lambda api, w: "/api/v1/merchants",
+        lambda api, w: {"name": "新店", "org_unit_id": w.units["A1"]}, _created(STAFF_OF_A)),
+    ("GET", "/api/v1/merchants/<int:merchant_id>"): (
+        lambda api, w: f"/api/v1/merchants/{w.merchants['MA']}", None, MERCHANT_A_VIEW),
+    ("POST", "/api/v1/merchants/<int:merchant_id>/offers"): (
+        lambda api, w: f"/api/v1/merchants/{w.merchants['MA']}/offers",
+        lambda api, w: {"title": "饮料", "points_cost": "3.00"}, _created(MERCHANT_A_VIEW)),
+    ("GET", "/api/v1/merchants/<int:merchant_id>/offers"): (
+        lambda api, w: f"/api/v1/merchants/{w.merchants['MA']}/offers", None, MERCHANT_A_VIEW),
+    ("GET", "/api/v1/merchants/<int:merchant_id>/statement"): (
+        lambda api, w: f"/api/v1/merchants/{w.merchants['MA']}/statement", None,
+        MERCHANT_A_VIEW),
+    ("GET", "/api/v1/org-units"): (lambda api, w: "/api/v1/org-units", None, ALL_OK),
+    ("POST", "/api/v1/org-units"): (
+        lambda api, w: "/api/v1/org-units",
+        lambda api, w: {"parent_id": w.units["A"], "kind": "grid", "name": "第九网格"},
+        _created(STAFF_OF_A)),
+    ("GET", "/api/v1/org-units/<int:unit_id>"): (
+        lambda api, w: f"/api/v1/org-units/{w.units['A1']}", None, ALL_OK),
+    ("POST", "/api/v1/redemption-codes"): (
+        lambda api, w: "/api/v1/redemption-codes", None, dict.fromkeys(ROLES, 201)),
+    ("POST", "/api/v1/redemptions"): (
+        lambda api, w: "/api/v1/redemptions",
+        lambda api, w: (api.earn(w.vol_a, w.staff_a),
+                        {"code": api.code(w.vol_a), "offer_id": w.offers["OA"]})[1],
+        {"admin": 403, "staff_a": 403, "staff_b": 403, "vol_a": 403, "vol_b": 403,
+         "merchant_a": 201}),
+    ("POST", "/api/v1/redemptions/<int:redemption_id>/refund"): (
+        lambda api, w: f"/api/v1/redemptions/{_redemption(api, w)}/refund", None,
+        MERCHANT_A_VIEW),
+    ("GET", "/api/v1/service-records"): (lambda api, w: "/api/v1/service-records", None, ALL_OK),
+    ("POST", "/api/v1/service-records"): (
+        lambda api, w: "/api/v1/service-records",
+        lambda api, w: {"category": "cleanup", "started_at": "2026-01-05T09:00:00+08:00",
+                        "ended_at": "2026-01-05T11:00:00+08:00", "place": "广场",
+                        "description": "清扫"},
+        dict.fromkeys(ROLES, 201)),
+    ("GET", "/api/v1/service-records/<int:record_id>"): (
+        lambda api, w: f"/api/v1/service-records/{_record(api, w)}", None,
+        {**VOL_A_AND_STAFF_OF_A, "staff_b": 404, "vol_b": 404, "merchant_a": 404}),
+    ("POST", "/api/v1/service-records/<int:record_id>/approve"): (
+        lambda api, w: f"/api/v1/service-records/{_record(api, w)}/approve", None,
+        RECORD_REVIEW),
+    ("POST", "/api/v1/service-records/<int:record_id>/reject"): (
+        lambda api, w: f"/api/v1/service-records/{_record(api, w)}/reject",
+        lambda api, w: {"reason": "照片不清楚"}, RECORD_REVIEW),
+    ("POST", "/api/v1/service-records/bulk-approve"): (
+        lambda api, w: "/api/v1/service-records/bulk-approve",
+        lambda api, w: {"ids": [_record(api, w)]},
+        {"admin": 200, "staff_a": 200, "staff_b": 200, "vol_a": 403, "vol_b": 403,
+         "merchant_a": 403}),
+    ("POST", "/api/v1/users"): (
+        lambda api, w: "/api/v1/users",
+        lambda api, w: {"username": "newbie", "password": "long-enough-9",
+                        "display_name": "新成员", "roles": ["volunteer"],
+                        "org_unit_id": w.units["A1"]},
+        _created(STAFF_OF_A)),
+    ("GET", "/api/v1/users/me"): (lambda api, w: "/api/v1/users/me", None, ALL_OK),
+}
+
+
+def _api_rules() -> set[tuple[str, str]]:
+    app = create_app({"DATABASE_URL": "sqlite://", "TESTING": True, "SECRET_KEY": "x"})
+    return {(method, rule.rule) for rule in app.url_map.iter_rules()
+            if rule.rule.startswith("/api/v1")
+            for method in rule.methods - {"HEAD", "OPTIONS"}}
+
+
+def test_every_endpoint_is_in_the_matrix():
+    assert _api_rules() - PUBLIC - set(MATRIX) == set()
+    assert set(MATRIX) - _api_rules() == set()
+
+
+@pytest.mark.parametrize("endpoint", sorted(MATRIX), ids=lambda e: f"{e[0]} {e[1]}")
+def test_without_a_token_every_endpoint_is_401(api, world, endpoint):
+    method, _rule = endpoint
+    build_path, build_body, _expected = MATRIX[endpoint]
+    path = build_path(api, world)
+    body = build_body(api, world) if build_body else None
+    resp = api.client.open(path, method=method, json=body)
+    assert resp.status_code == 401, resp.get_data(as_text=True)
+    assert resp.mimetype == "application/problem+json"
+    assert resp.get_json()["code"] == "unauthenticated"
+    bogus = api.client.open(path, method=method, json=body,
+                            headers={"Authorization": "Bearer not-a-real-token"})
+    assert bogus.status_code == 401
+
+
+CASES = [(endpoint, role) for endpoint in sorted(MATRIX) for role in ROLES]
+
+
+@pytest.mark.parametrize("endpoint,role", CASES, ids=[f"{e[0]} {e[1]} as {r}" for e, r in CASES])
+def test_each_role_gets_the_expected_status(api, world, endpoint, role):
+    method, _rule = endpoint
+    build_path, build_body, expected = MATRIX[endpoint]
+    path = build_path(api, world)
+    body = build_body(api, world) if build_body else None
+    resp = api._call(method, path, getattr(world, role), json=body)
+    assert resp.status_code == expected[role], resp.get_data(as_text=True)[:300]
+    if resp.status_code >= 400:
+        assert resp.mimetype == "application/problem+json"
