@@ -36,8 +36,8 @@ def hledger():
 
 
 @pytest.fixture
-def busy_ledger(api, world):
-    """Earnings for two members, a redemption, a refunded redemption, half points."""
+def busy_ledger(app, api, world):
+    """Earnings for two members, a redemption, a refunded redemption, half points, a hold."""
     api.earn(world.vol_a, world.staff_a, ago=30, length=2)
     api.earn(world.vol_a, world.staff_a, ago=20, length=0.75)
     api.earn(world.vol_b, world.staff_b, ago=10, length=1.5)
@@ -49,6 +49,18 @@ def busy_ledger(api, world):
         assert resp.status_code == 201, resp.get_json()
     refunded = api.post(f"/api/v1/redemptions/{resp.get_json()['id']}/refund", till)
     assert refunded.status_code == 200
+    with app.app_context():  # points held for a request for help sit in a hold account
+        from datetime import UTC, datetime, timedelta
+
+        from timebank.extensions import db
+        from timebank.models import User
+        from timebank.services import helping
+
+        helping.post_request(actor=db.session.get(User, world.vol_a.id), title="买菜",
+                             description="帮忙买菜", category="cleanup",
+                             org_unit_id=world.units["A1"],
+                             needed_at=datetime.now(UTC) + timedelta(days=1),
+                             offered_points_minor=250)
     return world
 
 
@@ -96,7 +108,8 @@ def test_hledger_accepts_the_export_and_computes_the_same_balances(
     computed = {account: Decimal(amount.split()[0]) for account, amount in rows}
     expected = _app_balances(app)
     assert {k: v for k, v in computed.items() if v} == {k: v for k, v in expected.items() if v}
-    assert computed[account_name(f"member:{busy_ledger.vol_a.id}")] == Decimal("7.50")
+    assert computed[account_name(f"member:{busy_ledger.vol_a.id}")] == Decimal("5.00")
+    assert computed[account_name(f"hold:{busy_ledger.units['A']}")] == Decimal("2.50")
 
 
 def test_hledger_rejects_the_export_with_one_amount_changed(api, busy_ledger, hledger, tmp_path):

@@ -22,6 +22,7 @@ _ACCOUNT_ROOTS = {
     "member": ("Assets:Members", "U"),
     "merchant": ("Assets:Merchants", "M"),
     "shop": ("Assets:Shop", "S"),
+    "hold": ("Assets:Held", "H"),
     "issuance": ("Equity:Issuance", "C"),
     "expiry": ("Income:Expiry", "C"),
 }

@@ -22,7 +22,7 @@ from timebank.errors import (
 from timebank.extensions import db
 from timebank.models import ServiceRecord, User
 from timebank.models.base import utcnow
-from timebank.services import access, categories, ledger, org, tx
+from timebank.services import access, categories, helping, ledger, org, tx
 from timebank.timeutil import local_date, start_of_day
 from timebank.units import from_minor, quantize, to_minor
 
@@ -203,6 +203,7 @@ def _approve_one(record: ServiceRecord, reviewer: User) -> None:
             .values(transaction_id=txn_id)
             .execution_options(synchronize_session=False)
         )
+    helping.settle_for_record(record, actor=reviewer)
     db.session.expire(record)
 
 
@@ -236,6 +237,7 @@ def reject(record_id: int, *, reviewer: User, reason: str) -> ServiceRecord:
     ).rowcount
     if changed != 1:
         raise InvalidTransition(_("This record was already reviewed."))
+    helping.return_for_record(record, actor=reviewer)
     db.session.expire(record)
     tx.commit()
     return record
@@ -374,6 +376,7 @@ def _reject_one(record: ServiceRecord, reviewer: User, reason: str) -> None:
     ).rowcount
     if changed != 1:
         raise InvalidTransition(_("This record was already reviewed."))
+    helping.return_for_record(record, actor=reviewer)
     db.session.expire(record)
 
 
