@@ -10,7 +10,7 @@ from timebank.extensions import bootstrap, db, login_manager
 from timebank.models import User
 
 # Blueprints of the web surface, in registration order. Each module exposes `bp`.
-WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff")
+WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "neighbours")
 
 
 @login_manager.user_loader
