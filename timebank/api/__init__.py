@@ -9,12 +9,22 @@ from timebank.schemas.types import LocalDateTime, MinorUnits, Text
 
 
 def init_api(app: Flask) -> Api:
-    from timebank.api import auth, categories, ledger, merchants, org, records, users
+    from timebank.api import (
+        activities,
+        auth,
+        categories,
+        helping,
+        ledger,
+        merchants,
+        org,
+        records,
+        users,
+    )
     from timebank.api.base import install
 
     api = Api(app, spec_kwargs={
         "info": {"description": "Service hours into points: records, approval, ledger, "
-                                "redemption."},
+                                "redemption, activities and the time bank."},
         "components": {"securitySchemes": {
             "bearer": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearer": []}],
@@ -22,7 +32,8 @@ def init_api(app: Flask) -> Api:
     api.register_field(MinorUnits, "string", "decimal")
     api.register_field(LocalDateTime, "string", "date-time")
     api.register_field(Text, "string", None)
-    for module in (auth, org, users, categories, records, ledger, merchants):
+    for module in (auth, org, users, categories, records, ledger, merchants, activities,
+                   helping):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     install(app)
     return api

@@ -47,6 +47,11 @@ class Activity(db.Model):
     org_unit = relationship("OrgUnit", lazy="joined")
     category = relationship("ServiceCategory", lazy="joined")
 
+    @property
+    def planned_hours_minor(self) -> int:
+        """The planned length in hundredths of an hour."""
+        return (int((self.ends_at - self.starts_at).total_seconds()) + 18) // 36  # half up
+
 
 class ActivitySignup(db.Model):
     """A member's place (or waitlist place) in an activity and their attendance."""
