@@ -6,6 +6,8 @@ Every `/api/v1` rule of the app must be listed here: a new endpoint fails
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from timebank import create_app
@@ -33,6 +35,67 @@ def _vol_a(_api, world) -> int:
     return world.vol_a.id
 
 
+def _activity(api, world, *, sign_up=False, check_in=False) -> int:
+    """An activity of community A happening now; optionally with vol_a in it."""
+    start = datetime.now(UTC) - timedelta(hours=1)
+    resp = api.post("/api/v1/activities", world.staff_a, json={
+        "title": "巡逻", "category": "cleanup", "org_unit_id": world.units["A1"],
+        "starts_at": start.isoformat(), "ends_at": (start + timedelta(hours=2)).isoformat(),
+        "place": "1号楼", "capacity": 5})
+    assert resp.status_code == 201, resp.get_json()
+    activity_id = resp.get_json()["id"]
+    if sign_up or check_in:
+        assert api.post(f"/api/v1/activities/{activity_id}/signups", world.vol_a)\
+            .status_code == 201
+    if check_in:
+        assert api.post(f"/api/v1/activities/{activity_id}/check-in", world.vol_a,
+                        json=_checkin_code(api, world, activity_id)).status_code == 200
+    api.activity_id = activity_id
+    return activity_id
+
+
+def _checkin_code(api, world, activity_id: int) -> dict:
+    resp = api.get(f"/api/v1/activities/{activity_id}/checkin-code", world.staff_a)
+    return {"code": resp.get_json()["code"]}
+
+
+def _attendance(api, world) -> dict:
+    start = datetime.now(UTC) - timedelta(hours=1)
+    return {"member_id": world.vol_a.id, "checked_in_at": start.isoformat(),
+            "checked_out_at": (start + timedelta(minutes=30)).isoformat()}
+
+
+def _help(api, world, *, by="vol_a2", claimed_by=None) -> int:
+    """An open request for help in community A, posted by `by`."""
+    resp = api.post("/api/v1/help-requests", getattr(world, by), json={
+        "title": "修水管", "description": "厨房漏水", "category": "cleanup",
+        "org_unit_id": world.units["A2"],
+        "needed_at": (datetime.now(UTC) - timedelta(hours=2)).isoformat()})
+    assert resp.status_code == 201, resp.get_json()
+    request_id = resp.get_json()["id"]
+    if claimed_by:
+        assert api.post(f"/api/v1/help-requests/{request_id}/claim",
+                        getattr(world, claimed_by)).status_code == 200
+    return request_id
+
+
+def _gift(api, world) -> dict:
+    """Community A allows any gift, and vol_a has points to give."""
+    api.earn(world.vol_a, world.staff_a)
+    resp = api._call("PUT", f"/api/v1/org-units/{world.units['A']}/transfer-policy",
+                     world.staff_a, json={"mode": "any", "per_transfer_limit": "10.00",
+                                          "monthly_limit": "20.00"})
+    assert resp.status_code == 200, resp.get_json()
+    return {"to_member_id": world.vol_a2.id, "amount": "1.00"}
+
+
+def _link(api, world) -> int:
+    resp = api.post("/api/v1/family-links", world.vol_a,
+                    json={"relative_id": world.vol_a2.id, "relation": "配偶"})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
 # (method, rule) → (path builder, body builder or None, {role: expected status})
 ALL_OK = dict.fromkeys(ROLES, 200)
 STAFF_OF_A = {"admin": 200, "staff_a": 200, "staff_b": 403, "vol_a": 403, "vol_b": 403,
@@ -46,6 +109,16 @@ MERCHANT_A_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 404, "
 # Records out of reach are not revealed (404); the member's own record is 403 (no self-review).
 RECORD_REVIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 403, "vol_b": 404,
                  "merchant_a": 404}
+
+# Activities of community A: its members (and its merchant) see them, not community B.
+COMMUNITY_A_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 200, "vol_b": 404,
+                    "merchant_a": 200}
+# Checking in: only a member with a place; others of the community are refused with a reason.
+ATTENDING = {"admin": 422, "staff_a": 422, "staff_b": 404, "vol_a": 200, "vol_b": 404,
+             "merchant_a": 422}
+# Requests for help of community A: its members and staff; nobody else learns they exist.
+REQUEST_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 200, "vol_b": 404,
+                "merchant_a": 404}
 
 
 def _created(expected: dict) -> dict:
@@ -131,6 +204,94 @@ MATRIX = {
                         "org_unit_id": w.units["A1"]},
         _created(STAFF_OF_A)),
     ("GET", "/api/v1/users/me"): (lambda api, w: "/api/v1/users/me", None, ALL_OK),
+    # --- activities and check-in ---
+    ("POST", "/api/v1/activities"): (
+        lambda api, w: "/api/v1/activities",
+        lambda api, w: {"title": "清扫", "category": "cleanup", "org_unit_id": w.units["A1"],
+                        "starts_at": "2030-05-01T09:00:00+08:00",
+                        "ends_at": "2030-05-01T11:00:00+08:00", "place": "广场",
+                        "capacity": 3},
+        _created(STAFF_OF_A)),
+    ("GET", "/api/v1/activities"): (lambda api, w: "/api/v1/activities", None, ALL_OK),
+    ("GET", "/api/v1/activities/<int:activity_id>"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w)}", None, COMMUNITY_A_VIEW),
+    ("POST", "/api/v1/activities/<int:activity_id>/signups"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w)}/signups", None,
+        {"admin": 403, "staff_a": 403, "staff_b": 403, "vol_a": 201, "vol_b": 404,
+         "merchant_a": 403}),
+    ("GET", "/api/v1/activities/<int:activity_id>/signups"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w, sign_up=True)}/signups", None,
+        COMMUNITY_A_VIEW),
+    ("DELETE", "/api/v1/activities/<int:activity_id>/signups/<int:member_id>"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w, sign_up=True)}/signups/"
+                       f"{w.vol_a.id}", None, VOL_A_AND_STAFF_OF_A),
+    ("GET", "/api/v1/activities/<int:activity_id>/checkin-code"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w)}/checkin-code", None,
+        STAFF_OF_A),
+    ("POST", "/api/v1/activities/<int:activity_id>/check-in"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w, sign_up=True)}/check-in",
+        lambda api, w: _checkin_code(api, w, api.activity_id), ATTENDING),
+    ("POST", "/api/v1/activities/<int:activity_id>/check-out"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w, check_in=True)}/check-out",
+        lambda api, w: _checkin_code(api, w, api.activity_id), ATTENDING),
+    ("POST", "/api/v1/activities/<int:activity_id>/attendance"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w)}/attendance", _attendance,
+        STAFF_OF_A),
+    ("POST", "/api/v1/activities/<int:activity_id>/close"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w)}/close", None, STAFF_OF_A),
+    ("POST", "/api/v1/activities/<int:activity_id>/cancel"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w)}/cancel", None, STAFF_OF_A),
+    ("GET", "/api/v1/activities/<int:activity_id>/pending-records"): (
+        lambda api, w: f"/api/v1/activities/{_activity(api, w)}/pending-records", None,
+        STAFF_OF_A),
+    # --- the time bank ---
+    ("POST", "/api/v1/help-requests"): (
+        lambda api, w: "/api/v1/help-requests",
+        lambda api, w: {"title": "买菜", "description": "", "category": "cleanup",
+                        "org_unit_id": w.units["A1"],
+                        "needed_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()},
+        {"admin": 403, "staff_a": 403, "staff_b": 403, "vol_a": 201, "vol_b": 422,
+         "merchant_a": 403}),
+    ("GET", "/api/v1/help-requests"): (lambda api, w: "/api/v1/help-requests", None, ALL_OK),
+    ("GET", "/api/v1/help-requests/<int:request_id>"): (
+        lambda api, w: f"/api/v1/help-requests/{_help(api, w)}", None, REQUEST_VIEW),
+    ("POST", "/api/v1/help-requests/<int:request_id>/claim"): (
+        lambda api, w: f"/api/v1/help-requests/{_help(api, w)}/claim", None,
+        {**REQUEST_VIEW, "admin": 403, "staff_a": 403}),
+    ("POST", "/api/v1/help-requests/<int:request_id>/release"): (
+        lambda api, w: f"/api/v1/help-requests/{_help(api, w, claimed_by='vol_a')}/release",
+        None, REQUEST_VIEW),
+    ("POST", "/api/v1/help-requests/<int:request_id>/cancel"): (
+        lambda api, w: f"/api/v1/help-requests/{_help(api, w)}/cancel", None,
+        {**REQUEST_VIEW, "vol_a": 403}),
+    ("POST", "/api/v1/help-requests/<int:request_id>/complete"): (
+        lambda api, w: f"/api/v1/help-requests/"
+                       f"{_help(api, w, by='vol_a', claimed_by='vol_a2')}/complete",
+        lambda api, w: {"rating": 5}, REQUEST_VIEW),
+    ("POST", "/api/v1/transfers"): (
+        lambda api, w: "/api/v1/transfers", _gift,
+        {"admin": 403, "staff_a": 403, "staff_b": 403, "vol_a": 201, "vol_b": 403,
+         "merchant_a": 403}),
+    ("GET", "/api/v1/transfers"): (lambda api, w: "/api/v1/transfers", None, ALL_OK),
+    ("POST", "/api/v1/family-links"): (
+        lambda api, w: "/api/v1/family-links",
+        lambda api, w: {"member_id": w.vol_a.id, "relative_id": w.vol_a2.id,
+                        "relation": "配偶"},
+        _created(VOL_A_AND_STAFF_OF_A)),
+    ("GET", "/api/v1/family-links"): (lambda api, w: "/api/v1/family-links", None, ALL_OK),
+    ("POST", "/api/v1/family-links/<int:link_id>/confirm"): (
+        lambda api, w: f"/api/v1/family-links/{_link(api, w)}/confirm", None, STAFF_OF_A),
+    ("POST", "/api/v1/family-links/<int:link_id>/revoke"): (
+        lambda api, w: f"/api/v1/family-links/{_link(api, w)}/revoke", None,
+        {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 200, "vol_b": 404,
+         "merchant_a": 404}),
+    ("GET", "/api/v1/org-units/<int:unit_id>/transfer-policy"): (
+        lambda api, w: f"/api/v1/org-units/{w.units['A1']}/transfer-policy", None,
+        {**COMMUNITY_A_VIEW, "staff_b": 403, "vol_b": 403}),
+    ("PUT", "/api/v1/org-units/<int:unit_id>/transfer-policy"): (
+        lambda api, w: f"/api/v1/org-units/{w.units['A']}/transfer-policy",
+        lambda api, w: {"mode": "family", "per_transfer_limit": "5.00",
+                        "monthly_limit": "10.00"}, STAFF_OF_A),
 }
 
 
