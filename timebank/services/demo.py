@@ -12,7 +12,16 @@ from timebank.errors import DomainError
 from timebank.extensions import db
 from timebank.models import OrgUnit, User
 from timebank.models.base import utcnow
-from timebank.services import categories, merchants, org, records, tx, users
+from timebank.services import (
+    activities,
+    categories,
+    helping,
+    merchants,
+    org,
+    records,
+    tx,
+    users,
+)
 from timebank.timeutil import zone
 
 DEMO_PASSWORD = "demo-pass-2026"
@@ -122,10 +131,53 @@ def seed(*, members: int = 200, seed: int = 2026) -> str:
             merchants.redeem(actor=tills[shop.id], code=issued.code, offer_id=offer.id)
             redemptions += 1
 
+        neighbourhood = _activities_and_requests(rnd, staff[0], grids[0], [
+            p for p in people if communities[0].contains(p.org_unit)], now)
+
     return (
         f"demo data: 1 street, {len(communities)} communities, {len(grids)} grids, "
         f"{len(people)} members, {len(shops)} merchants, {record_count} records "
-        f"({pending} pending), {redemptions} redemptions\n"
+        f"({pending} pending), {redemptions} redemptions, {neighbourhood}\n"
         f"sign in as admin / staff / volunteer / merchant with password {DEMO_PASSWORD}\n"
         f"(administrator id {admin.id})"
     )
+
+
+def _activities_and_requests(rnd: random.Random, clerk: User, grid: OrgUnit,
+                             members: list[User], now) -> str:
+    """In the first community: a finished, a running and a coming activity; requests for help;
+    gifts allowed between family members."""
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    spans = [("楼道杂物清理", "cleanup", hour - timedelta(days=2, hours=3), 2),
+             ("夜间平安巡逻", "patrol", hour - timedelta(hours=1), 3),
+             ("重阳节敬老探访", "elder-care", hour + timedelta(days=3), 2)]
+    made = []
+    for title, code, start, length in spans:
+        made.append(activities.create_activity(
+            actor=clerk, title=title, category=code, org_unit_id=grid.id, starts_at=start,
+            ends_at=start + timedelta(hours=length), place=rnd.choice(PLACES), capacity=12,
+            description=f"{title}，请准时到场签到。"))
+    finished, running, coming = made
+    for member in members[:8]:
+        activities.mark_attendance(finished.id, actor=clerk, member_id=member.id,
+                                   checked_in_at=finished.starts_at,
+                                   checked_out_at=finished.ends_at)
+    activities.close_activity(finished.id, actor=clerk)
+    for member in members[:6]:
+        activities.sign_up(running.id, actor=member)
+        activities.sign_up(coming.id, actor=member)
+    helping.set_policy(actor=clerk, org_unit_id=org.community_of(grid).id, mode="family",
+                       per_transfer_limit_minor=5000, monthly_limit_minor=20000)
+    needs = [("帮忙买菜送上楼", "腿脚不便，需要有人帮忙买菜。"),
+             ("陪同去社区医院", "周三上午复查，需要有人陪同。"),
+             ("修理漏水的水龙头", "厨房水龙头一直滴水。")]
+    askers = members[1:][-len(needs):]  # not the demo volunteer, who takes the first
+    for index, ((title, text), asker) in enumerate(zip(needs, askers, strict=False)):
+        offer = 500 if users.summary(asker).balance >= 5 else 0
+        request = helping.post_request(
+            actor=asker, title=title, description=text, category="elder-care",
+            org_unit_id=asker.org_unit_id, needed_at=now + timedelta(days=index + 1),
+            offered_points_minor=offer)
+        if index == 0:
+            helping.claim(request.id, volunteer=members[0])
+    return f"{len(made)} activities, {len(askers)} requests for help"
