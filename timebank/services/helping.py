@@ -7,6 +7,7 @@ approved, and back to the beneficiary when the request is cancelled or the recor
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +15,7 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
 
 from timebank.errors import (
     AlreadyClaimed,
@@ -742,3 +744,65 @@ def transfers_of(member_id: int) -> Select:
     return (select(Transfer)
             .where(or_(Transfer.from_member_id == member_id, Transfer.to_member_id == member_id))
             .order_by(Transfer.id.desc()))
+
+
+# --- finding people, requests and links for the pages (read-only) -------------------------
+
+_PHONE_NOISE = re.compile(r"[\s\-()]")
+MAX_PHONE = 20
+
+
+def member_by_phone(member: User, phone: str | None) -> User | None:
+    """The active volunteer or gridworker with this phone number in the member's street.
+
+    Anyone else (unknown, deactivated, staff, another street) is None, so a phone lookup tells
+    nothing about people the member could not give to anyway.
+    """
+    number = _PHONE_NOISE.sub("", phone or "")
+    if not number or len(number) > MAX_PHONE:
+        return None
+    found = db.session.scalar(select(User).where(User.phone == number))
+    if found is None or not found.is_active or not _is_member(found):
+        return None
+    if _root_id(found.org_unit) != _root_id(member.org_unit):
+        return None
+    return found
+
+
+def requests_asked_by(member_id: int) -> Select:
+    """Requests for the member as beneficiary, newest first."""
+    return (select(HelpRequest).where(HelpRequest.beneficiary_id == member_id)
+            .order_by(HelpRequest.id.desc()))
+
+
+def requests_taken_by(member_id: int) -> Select:
+    """Requests the member has taken as helper, newest first."""
+    return (select(HelpRequest).where(HelpRequest.helper_id == member_id)
+            .order_by(HelpRequest.id.desc()))
+
+
+def points_state(request: HelpRequest) -> str:
+    """Where the offered points are: 'none' offered, 'held', 'paid' to the helper, 'returned'."""
+    if not request.offered_points_minor or request.hold_transaction_id is None:
+        return "none"
+    if request.settle_transaction_id is None:
+        return "held"
+    kind = db.session.scalar(select(LedgerTransaction.kind)
+                             .where(LedgerTransaction.id == request.settle_transaction_id))
+    return "paid" if kind == "help_pay" else "returned"
+
+
+def links_in_reach(staff: User, *, status: str = "pending") -> Select:
+    """Family links with this status where the staff member's reach covers either member."""
+    access.require_staff(staff)
+    member, relative = aliased(User), aliased(User)
+    query = (select(FamilyLink)
+             .join(member, FamilyLink.member_id == member.id)
+             .join(relative, FamilyLink.relative_id == relative.id)
+             .where(FamilyLink.status == status)
+             .order_by(FamilyLink.id))
+    if not access.is_admin(staff):
+        in_reach = access.subtree_ids(staff.org_unit)
+        query = query.where(or_(member.org_unit_id.in_(in_reach),
+                                relative.org_unit_id.in_(in_reach)))
+    return query
