@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from timebank.extensions import db
-from timebank.models import LedgerTransaction, Merchant, ServiceRecord, User
+from timebank.models import (
+    Activity,
+    HelpRequest,
+    LedgerTransaction,
+    Merchant,
+    ServiceRecord,
+    Transfer,
+    User,
+)
 
 RECORD = {"category": "cleanup", "started_at": "2026-01-05T09:00:00+08:00",
           "ended_at": "2026-01-05T11:00:00+08:00", "place": "广场", "description": "清扫"}
@@ -17,7 +26,8 @@ RECORD = {"category": "cleanup", "started_at": "2026-01-05T09:00:00+08:00",
 def _counts(app) -> tuple[int, ...]:
     with app.app_context():
         return tuple(db.session.scalar(select(func.count(model.id)))
-                     for model in (ServiceRecord, LedgerTransaction, User, Merchant))
+                     for model in (ServiceRecord, LedgerTransaction, User, Merchant, Activity,
+                                   HelpRequest, Transfer))
 
 
 def _is_clear_problem(resp) -> None:
@@ -45,11 +55,14 @@ RAW_BODIES = [
 @pytest.mark.parametrize("raw,content_type", RAW_BODIES, ids=range(len(RAW_BODIES)))
 @pytest.mark.parametrize("path", ["/api/v1/service-records", "/api/v1/merchants",
                                   "/api/v1/users", "/api/v1/redemptions",
-                                  "/api/v1/service-records/bulk-approve"])
+                                  "/api/v1/service-records/bulk-approve",
+                                  "/api/v1/activities", "/api/v1/help-requests",
+                                  "/api/v1/transfers"])
 def test_bodies_that_are_not_a_json_object_are_refused(app, api, world, path, raw,
                                                        content_type):
     before = _counts(app)
-    who = world.merchant_a if path == "/api/v1/redemptions" else world.staff_a
+    who = {"/api/v1/redemptions": world.merchant_a, "/api/v1/help-requests": world.vol_a,
+           "/api/v1/transfers": world.vol_a}.get(path, world.staff_a)
     resp = api.client.post(path, data=raw.encode("utf-8", "surrogateescape"),
                            headers={**who.auth, "Content-Type": content_type})
     _is_clear_problem(resp)
@@ -117,3 +130,42 @@ def test_a_wrong_method_is_405_problem_json(api, world):
     resp = api._call("PUT", "/api/v1/service-records", world.staff_a, json={})
     assert resp.status_code == 405
     _is_clear_problem(resp)
+
+
+ACTIVITY = {"title": "清扫", "category": "cleanup", "starts_at": "2030-01-05T09:00:00+08:00",
+            "ends_at": "2030-01-05T11:00:00+08:00", "place": "广场", "capacity": 10}
+ACTIVITY_CASES = [
+    {"capacity": -1}, {"capacity": 10**12}, {"capacity": 2.5}, {"capacity": None},
+    {"title": "t" * 201}, {"title": "\x00"}, {"starts_at": "2030-01-05 09:00"},
+    {"ends_at": "2030-01-06T12:00:00+08:00"}, {"ends_at": "2030-01-05T09:00:00+08:00"},
+    {"org_unit_id": 999_999}, {"org_unit_id": "A"}, {"place": ""}, {"category": "missing"},
+]
+
+
+@pytest.mark.parametrize("change", ACTIVITY_CASES, ids=range(len(ACTIVITY_CASES)))
+def test_wrong_fields_in_an_activity_are_refused(app, api, world, change):
+    before = _counts(app)
+    body = {**ACTIVITY, "org_unit_id": world.units["A1"], **change}
+    _is_clear_problem(api.post("/api/v1/activities", world.staff_a, json=body))
+    assert _counts(app) == before
+
+
+HELP_CASES = [
+    {"offered_points": "1e400"}, {"offered_points": 1e400}, {"offered_points": "NaN"},
+    {"needed_at": "2000-01-01T09:00:00+08:00"}, {"needed_at": "2999-01-01T09:00:00+08:00"},
+    {"beneficiary_id": 999_999}, {"beneficiary_id": 0}, {"title": ""}, {"description": None},
+    {"org_unit_id": 999_999},
+]
+
+
+@pytest.mark.parametrize("change", HELP_CASES, ids=range(len(HELP_CASES)))
+def test_wrong_fields_in_a_request_for_help_are_refused(app, api, world, change):
+    api.earn(world.vol_a, world.staff_a)
+    before = _counts(app)
+    body = {"title": "买菜", "description": "", "category": "cleanup",
+            "org_unit_id": world.units["A1"], "needed_at": "2030-01-05T09:00:00+08:00",
+            **change}
+    if "needed_at" not in change:
+        body["needed_at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
+    _is_clear_problem(api.post("/api/v1/help-requests", world.vol_a, json=body))
+    assert _counts(app) == before
