@@ -293,8 +293,9 @@ def _attendance_checks(activity: Activity, member: User, code: str) -> ActivityS
     signup = signup_of(activity.id, member.id)
     if signup is None or signup.status != "registered":
         raise CheckInRefused(_("You do not have a place in this activity."))
-    if not (len(code) == CODE_DIGITS and code.isdigit() and _code_is_current(activity, code,
-                                                                           now)):
+    # isascii: compare_digest refuses non-ASCII text, and '１２３４５６' is digits to isdigit().
+    if not (len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
+            and _code_is_current(activity, code, now)):
         raise CheckInRefused(_("This code is wrong or has expired. Enter the code now on the "
                                "organiser's screen."))
     return signup
