@@ -81,7 +81,8 @@ SIGNUP_STATUS_LABELS = {
 }
 # Why a member got no record when the activity was closed, by the code the service reports.
 NOT_CREDITED_REASONS = {
-    "presence": _l("present for less than 60% of the planned time"),
+    "presence": _l("present for less than %(share)d%% of the planned time",
+                   share=round(activities.PRESENCE_SHARE * 100)),
     "overlapping_record": _l("already has a record for these hours"),
     "validation_error": _l("the record was refused (no rate for the category on that day?)"),
 }
@@ -606,7 +607,8 @@ def close(activity_id: int):
                    for s in signups]
         return render_template("activities/confirm.html", activity=activity, form=form,
                                action="close", preview=preview,
-                               short_presence=NOT_CREDITED_REASONS["presence"])
+                               short_presence=NOT_CREDITED_REASONS["presence"],
+                               presence_percent=round(activities.PRESENCE_SHARE * 100))
     try:
         result = activities.close_activity(activity.id, actor=current_user)
     except InvalidTransition:
