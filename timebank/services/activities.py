@@ -39,7 +39,9 @@ TRANSITIONS = {("open", "closed"), ("open", "cancelled")}
 
 def check_transition(current: str, target: str) -> None:
     if (current, target) not in TRANSITIONS:
-        raise InvalidTransition(_("This activity is already %(status)s.", status=current))
+        if current == "cancelled":
+            raise InvalidTransition(_("This activity was cancelled."))
+        raise InvalidTransition(_("This activity is already closed."))
 
 
 # --- creating and finding ------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
@@ -57,6 +58,12 @@ DEFAULT_HELP_SPAN = timedelta(hours=1)
 POLICY_KINDS = ("street", "community")
 
 # Every status change a request for help may make.
+# How each status reads inside a sentence.
+STATUS_WORDS = {"open": _l("open"), "claimed": _l("claimed"), "completed": _l("completed"),
+                "cancelled": _l("cancelled")}
+LINK_WORDS = {"pending": _l("waiting for staff"), "confirmed": _l("confirmed"),
+              "revoked": _l("revoked")}
+
 TRANSITIONS = {
     ("open", "claimed"),
     ("open", "cancelled"),
@@ -77,14 +84,16 @@ def check_transition(current: str, target: str) -> None:
     if (current, target) not in TRANSITIONS:
         raise InvalidTransition(
             _("A request that is %(current)s cannot become %(target)s.",
-              current=current, target=target))
+              current=STATUS_WORDS.get(current, current),
+              target=STATUS_WORDS.get(target, target)))
 
 
 def check_link_transition(current: str, target: str) -> None:
     if (current, target) not in LINK_TRANSITIONS:
         raise InvalidTransition(
             _("A family link that is %(current)s cannot become %(target)s.",
-              current=current, target=target))
+              current=LINK_WORDS.get(current, current),
+              target=LINK_WORDS.get(target, target)))
 
 
 # --- shared steps --------------------------------------------------------------------------
