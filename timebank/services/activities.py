@@ -21,7 +21,7 @@ from timebank.errors import (
     ValidationFailed,
 )
 from timebank.extensions import db
-from timebank.models import Activity, ActivitySignup, User
+from timebank.models import Activity, ActivitySignup, ServiceRecord, User
 from timebank.models.base import utcnow
 from timebank.models.user import MEMBER_ROLES
 from timebank.services import access, audit, categories, org, records, tx
@@ -133,6 +133,57 @@ def signups_of(activity: Activity) -> list[ActivitySignup]:
 def signup_of(activity_id: int, member_id: int) -> ActivitySignup | None:
     return db.session.scalar(select(ActivitySignup).where(
         ActivitySignup.activity_id == activity_id, ActivitySignup.member_id == member_id))
+
+
+def signup_counts(activity_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Sign-ups per activity and status, for a page of activities in one query."""
+    counts: dict[int, dict[str, int]] = {i: {} for i in activity_ids}
+    if not activity_ids:
+        return counts
+    rows = db.session.execute(
+        select(ActivitySignup.activity_id, ActivitySignup.status, func.count(ActivitySignup.id))
+        .where(ActivitySignup.activity_id.in_(activity_ids))
+        .group_by(ActivitySignup.activity_id, ActivitySignup.status))
+    for activity_id, status, n in rows:
+        counts[activity_id][status] = n
+    return counts
+
+
+def own_signups(member_id: int, activity_ids: list[int]) -> dict[int, ActivitySignup]:
+    """The member's sign-up of each of these activities, by activity id."""
+    if not activity_ids:
+        return {}
+    rows = db.session.scalars(select(ActivitySignup).where(
+        ActivitySignup.member_id == member_id, ActivitySignup.activity_id.in_(activity_ids)))
+    return {s.activity_id: s for s in rows}
+
+
+def member_signups_query(member_id: int) -> Select:
+    """Every sign-up of a member, the latest activity first."""
+    return (select(ActivitySignup)
+            .join(Activity, ActivitySignup.activity_id == Activity.id)
+            .where(ActivitySignup.member_id == member_id)
+            .order_by(Activity.starts_at.desc(), ActivitySignup.id.desc()))
+
+
+def records_by_id(record_ids: list[int | None]) -> dict[int, ServiceRecord]:
+    """The service records the sign-ups were credited with, by id."""
+    ids = [i for i in record_ids if i is not None]
+    if not ids:
+        return {}
+    return {r.id: r for r in db.session.scalars(
+        select(ServiceRecord).where(ServiceRecord.id.in_(ids)))}
+
+
+def waitlist_position(activity: Activity, member_id: int) -> int | None:
+    """1 for the first on the waitlist; None when the member is not waiting."""
+    waiting = [s.member_id for s in signups_of(activity) if s.status == "waitlisted"]
+    return waiting.index(member_id) + 1 if member_id in waiting else None
+
+
+def check_window(activity: Activity) -> tuple[datetime, datetime]:
+    """When members may check in and out: the activity's time and the grace around it."""
+    return activity.starts_at - _grace(), activity.ends_at + _grace()
 
 
 def registered_count(activity_id: int) -> int:
@@ -444,8 +495,6 @@ def cancel_activity(activity_id: int, *, actor: User) -> Activity:
 
 def pending_records_of(activity: Activity) -> list[int]:
     """Ids of the activity's records still waiting for approval (for the bulk approve)."""
-    from timebank.models import ServiceRecord
-
     return list(db.session.scalars(
         select(ServiceRecord.id).join(ActivitySignup,
                                       ActivitySignup.service_record_id == ServiceRecord.id)

@@ -23,7 +23,6 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import func, select
 from wtforms import (
     DateTimeLocalField,
     IntegerField,
@@ -44,7 +43,7 @@ from wtforms.validators import (
 
 from timebank.errors import CheckInRefused, DomainError, InvalidTransition
 from timebank.extensions import db
-from timebank.models import Activity, ActivitySignup, ServiceRecord
+from timebank.models import Activity, ActivitySignup
 from timebank.models.base import utcnow
 from timebank.privacy import mask_phone
 from timebank.services import activities, audit, categories, records, users
@@ -172,48 +171,6 @@ class LocalDateTimeField(DateTimeLocalField):
         super().__init__(label, [*(validators or []), _in_calendar], tz=zone, **kw)
 
 
-def _check_window(activity: Activity) -> tuple[datetime, datetime]:
-    """When members may check in and out (the service's own rule, for showing it)."""
-    grace = timedelta(minutes=int(current_app.config["CHECKIN_GRACE_MINUTES"]))
-    return activity.starts_at - grace, activity.ends_at + grace
-
-
-def _signup_counts(activity_ids: list[int]) -> dict[int, dict[str, int]]:
-    """Sign-ups per activity and status, for a page of activities in one query."""
-    counts: dict[int, dict[str, int]] = {i: {} for i in activity_ids}
-    if not activity_ids:
-        return counts
-    rows = db.session.execute(
-        select(ActivitySignup.activity_id, ActivitySignup.status, func.count(ActivitySignup.id))
-        .where(ActivitySignup.activity_id.in_(activity_ids))
-        .group_by(ActivitySignup.activity_id, ActivitySignup.status))
-    for activity_id, status, n in rows:
-        counts[activity_id][status] = n
-    return counts
-
-
-def _own_signups(activity_ids: list[int]) -> dict[int, ActivitySignup]:
-    if not activity_ids:
-        return {}
-    rows = db.session.scalars(select(ActivitySignup).where(
-        ActivitySignup.member_id == current_user.id,
-        ActivitySignup.activity_id.in_(activity_ids)))
-    return {s.activity_id: s for s in rows}
-
-
-def _records_by_id(record_ids: list[int]) -> dict[int, ServiceRecord]:
-    ids = [i for i in record_ids if i is not None]
-    if not ids:
-        return {}
-    return {r.id: r for r in db.session.scalars(
-        select(ServiceRecord).where(ServiceRecord.id.in_(ids)))}
-
-
-def _waitlist_position(activity: Activity, member_id: int) -> int | None:
-    waiting = [s.member_id for s in activities.signups_of(activity) if s.status == "waitlisted"]
-    return waiting.index(member_id) + 1 if member_id in waiting else None
-
-
 # --- members: browse, sign up, check in ----------------------------------------------------
 
 
@@ -224,20 +181,18 @@ def browse():
     query = activities.activities_query(current_user, status="open", upcoming_only=True)
     page = db.paginate(query, page=_page_arg(), per_page=BROWSE_PER_PAGE, error_out=False)
     ids = [a.id for a in page.items]
-    return render_template("activities/browse.html", page=page, counts=_signup_counts(ids),
-                           own=_own_signups(ids))
+    return render_template("activities/browse.html", page=page,
+                           counts=activities.signup_counts(ids),
+                           own=activities.own_signups(current_user.id, ids))
 
 
 @bp.get("/mine")
 @roles_required(*MEMBER_ROLES)
 def mine():
     """Every activity the member signed up for, with attendance and the record's status."""
-    query = (select(ActivitySignup)
-             .join(Activity, ActivitySignup.activity_id == Activity.id)
-             .where(ActivitySignup.member_id == current_user.id)
-             .order_by(Activity.starts_at.desc(), ActivitySignup.id.desc()))
+    query = activities.member_signups_query(current_user.id)
     page = db.paginate(query, page=_page_arg(), per_page=MINE_PER_PAGE, error_out=False)
-    found = _records_by_id([s.service_record_id for s in page.items])
+    found = activities.records_by_id([s.service_record_id for s in page.items])
     return render_template("activities/mine.html", page=page, found=found)
 
 
@@ -247,14 +202,14 @@ def detail(activity_id: int):
     activity = activities.visible_activity(current_user, activity_id)
     signup = activities.signup_of(activity.id, current_user.id)
     registered = activities.registered_count(activity.id)
-    opens_at, closes_at = _check_window(activity)
+    opens_at, closes_at = activities.check_window(activity)
     now = utcnow()
-    record = _records_by_id([signup.service_record_id]).get(signup.service_record_id) \
+    record = activities.records_by_id([signup.service_record_id]).get(signup.service_record_id) \
         if signup is not None and signup.service_record_id else None
     return render_template(
         "activities/detail.html", activity=activity, signup=signup,
         places_left=max(0, activity.capacity - registered),
-        position=_waitlist_position(activity, current_user.id)
+        position=activities.waitlist_position(activity, current_user.id)
         if signup is not None and signup.status == "waitlisted" else None,
         has_ended=activity.ends_at <= now, can_attend=opens_at <= now <= closes_at,
         opens_at=opens_at, record=record, form=FlaskForm())
@@ -273,7 +228,7 @@ def sign_up(activity_id: int):
         activity = activities.visible_activity(current_user, activity_id)
         flash(_("The activity is full: you are number %(n)d on the waitlist. You move up "
                 "automatically when a place is freed.",
-                n=_waitlist_position(activity, current_user.id) or 1), "warning")
+                n=activities.waitlist_position(activity, current_user.id) or 1), "warning")
     return redirect(url_for("activities.detail", activity_id=activity_id))
 
 
@@ -308,7 +263,7 @@ class CodeForm(FlaskForm):
 
 def _render_check_in(activity: Activity, form: CodeForm, status: int = 200):
     signup = activities.signup_of(activity.id, current_user.id)
-    opens_at, closes_at = _check_window(activity)
+    opens_at, closes_at = activities.check_window(activity)
     return render_template("activities/check_in.html", activity=activity, signup=signup,
                            form=form, opens_at=opens_at, closes_at=closes_at), status
 
@@ -369,7 +324,7 @@ def manage():
     page = db.paginate(query, page=_page_arg(), per_page=MANAGE_PER_PAGE, error_out=False)
     return render_template("activities/manage.html", page=page, status=status,
                            filters=STATUS_FILTERS,
-                           counts=_signup_counts([a.id for a in page.items]))
+                           counts=activities.signup_counts([a.id for a in page.items]))
 
 
 class ActivityForm(FlaskForm):
@@ -506,9 +461,9 @@ def _credit_notes(activity: Activity, signups: list[ActivitySignup]) -> dict[int
 def _render_organise(activity: Activity, *, attendance: AttendanceForm | None = None,
                      status: int = 200):
     signups = activities.signups_of(activity)
-    found = _records_by_id([s.service_record_id for s in signups])
+    found = activities.records_by_id([s.service_record_id for s in signups])
     pending = activities.pending_records_of(activity) if activity.status == "closed" else []
-    opens_at, closes_at = _check_window(activity)
+    opens_at, closes_at = activities.check_window(activity)
     events = audit.events_about("activity", activity.id)
     return render_template(
         "activities/organise.html", activity=activity, signups=signups, found=found,
