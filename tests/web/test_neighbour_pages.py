@@ -434,6 +434,27 @@ def test_the_desk_lists_requests_in_reach_by_status(app, web, web_factory, world
     assert _ids(admin.text(admin.get("/neighbours/desk")), "request") == {open_a, open_b}
 
 
+def test_long_lists_are_paged(app, web, web_factory, world, elder):
+    from timebank.models.base import utcnow
+    from timebank.services import helping
+
+    with app.app_context():
+        ids = [helping.post_request(
+            actor=db.session.get(User, elder.id), title=f"求助{n}", description="",
+            category="cleanup", org_unit_id=world.units["A1"],
+            needed_at=utcnow() + timedelta(hours=n + 1)).id for n in range(22)]
+    _login(web, world.vol_a)
+    first = _ids(_section(web.text(web.get("/neighbours/")), "open-requests"), "request")
+    second = _ids(_section(web.text(web.get("/neighbours/?page=2")), "open-requests"),
+                  "request")
+    assert len(first) == 20 and len(second) == 2 and first | second == set(ids)
+    assert 'class="pagination' in web.text(web.get("/neighbours/"))
+    desk = web_factory()
+    _login(desk, world.staff_a)
+    assert len(_ids(desk.text(desk.get("/neighbours/desk")), "request")) == 22
+    assert 'class="pagination' not in desk.text(desk.get("/neighbours/desk"))
+
+
 # --- staff acting for an elder --------------------------------------------------------------
 
 

@@ -172,14 +172,6 @@ def _back(endpoint: str, **values) -> str:
         endpoint, **values)
 
 
-def _flash_form_errors(form: FlaskForm) -> None:
-    for name, messages in form.errors.items():
-        field = form._fields.get(name)
-        label = field.label.text if field is not None else name
-        for message in messages:
-            flash(f"{label}: {message}", "danger")
-
-
 def _place_domain_error(form: FlaskForm, error: DomainError, fields: dict[str, str]) -> None:
     """Put the service's field errors next to the fields; anything else becomes a flash."""
     db.session.rollback()
