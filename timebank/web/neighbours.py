@@ -175,17 +175,17 @@ def _back(endpoint: str, **values) -> str:
 def _place_domain_error(form: FlaskForm, error: DomainError, fields: dict[str, str]) -> None:
     """Put the service's field errors next to the fields; anything else becomes a flash."""
     db.session.rollback()
-    placed = False
+    unplaced: list[str] = []
     for name, messages in (error.errors or {}).items():
         field = form._fields.get(fields.get(name, name))
         if field is not None:
             field.errors = [*field.errors, *messages]
-            placed = True
-    if not placed:
+        else:
+            unplaced.extend(messages)
+    if not error.errors:
         flash(error.detail, "danger")
-        for messages in (error.errors or {}).values():
-            for message in messages:
-                flash(message, "danger")
+    for message in unplaced:
+        flash(message, "danger")
 
 
 def _balance(member: User) -> int:
