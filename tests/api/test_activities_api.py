@@ -237,3 +237,9 @@ def test_a_cancelled_activity_cannot_be_closed_or_joined(api, world):
                       (f"/api/v1/activities/{activity_id}/cancel", world.staff_a)):
         resp = api.post(path, who)
         assert resp.status_code == 409 and resp.get_json()["code"] == "invalid_transition"
+
+
+def test_a_shop_sees_no_activities(api, world):
+    activity_id = _create(api, world)["id"]
+    assert api.get(f"/api/v1/activities/{activity_id}", world.merchant_a).status_code == 404
+    assert api.get("/api/v1/activities", world.merchant_a).get_json()["total"] == 0

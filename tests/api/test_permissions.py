@@ -110,12 +110,12 @@ MERCHANT_A_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 404, "
 RECORD_REVIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 403, "vol_b": 404,
                  "merchant_a": 404}
 
-# Activities of community A: its members (and its merchant) see them, not community B.
+# Activities of community A: its members and staff see them, not community B nor a shop.
 COMMUNITY_A_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 200, "vol_b": 404,
-                    "merchant_a": 200}
-# Checking in: only a member with a place; others of the community are refused with a reason.
+                    "merchant_a": 404}
+# Checking in: only a member with a place; staff of the activity are refused with a reason.
 ATTENDING = {"admin": 422, "staff_a": 422, "staff_b": 404, "vol_a": 200, "vol_b": 404,
-             "merchant_a": 422}
+             "merchant_a": 404}
 # Requests for help of community A: its members and staff; nobody else learns they exist.
 REQUEST_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 200, "vol_b": 404,
                 "merchant_a": 404}
@@ -287,7 +287,7 @@ MATRIX = {
          "merchant_a": 404}),
     ("GET", "/api/v1/org-units/<int:unit_id>/transfer-policy"): (
         lambda api, w: f"/api/v1/org-units/{w.units['A1']}/transfer-policy", None,
-        {**COMMUNITY_A_VIEW, "staff_b": 403, "vol_b": 403}),
+        {**COMMUNITY_A_VIEW, "staff_b": 403, "vol_b": 403, "merchant_a": 200}),
     ("PUT", "/api/v1/org-units/<int:unit_id>/transfer-policy"): (
         lambda api, w: f"/api/v1/org-units/{w.units['A']}/transfer-policy",
         lambda api, w: {"mode": "family", "per_transfer_limit": "5.00",

@@ -255,3 +255,59 @@ def test_family_links_are_listed_and_revoked_by_either_member(api, world):
     to_self = api.post("/api/v1/family-links", world.vol_a,
                        json={"relative_id": world.vol_a.id, "relation": "自己"})
     assert to_self.status_code == 422
+
+
+def test_staff_who_are_also_members_cannot_deal_to_themselves(api, world, make):
+    clerk = make.user(["staff", "volunteer"], world.units["A"], username="clerk_vol",
+                      display_name="赵社工", phone="13800000077")
+    api.earn(world.vol_a, world.staff_a)
+    _policy(api, world, "any")
+    gift = api.post("/api/v1/transfers", clerk, json={
+        "to_member_id": clerk.id, "amount": "5.00", "from_member_id": world.vol_a.id})
+    assert gift.status_code == 403 and api.balance(world.vol_a) == "20.00"
+    link = api.post("/api/v1/family-links", clerk,
+                    json={"member_id": world.vol_a.id, "relative_id": clerk.id,
+                          "relation": "子女"})
+    assert link.status_code == 201
+    own = api.post(f"/api/v1/family-links/{link.get_json()['id']}/confirm", clerk)
+    assert own.status_code == 403
+    assert api.post(f"/api/v1/family-links/{link.get_json()['id']}/confirm", world.staff_a)\
+        .status_code == 200
+
+
+def test_relatives_are_found_within_ones_own_street_only(api, world, make):
+    far = make.unit("community", "新村社区", make.unit("street", "平安街道"))
+    stranger = make.user(["volunteer"], far, username="far_vol", display_name="孙八")
+    resp = api.post("/api/v1/family-links", world.vol_a,
+                    json={"relative_id": stranger.id, "relation": "配偶"})
+    assert resp.status_code == 404
+    assert api.get("/api/v1/family-links", stranger).get_json()["total"] == 0
+
+
+def test_times_from_no_real_calendar_are_refused_not_crashed(api, world):
+    posted = _post(api, world.vol_a, world)
+    api.post(f"/api/v1/help-requests/{posted['id']}/claim", world.vol_a2)
+    for start, end in (("0001-01-01T01:00:00+08:00", "0001-01-01T02:00:00+08:00"),
+                       ("1950-01-01T01:00:00+08:00", "1950-01-01T02:00:00+08:00"),
+                       ("9999-12-31T20:00:00-08:00", "9999-12-31T22:00:00-08:00")):
+        resp = api.post(f"/api/v1/help-requests/{posted['id']}/complete", world.vol_a,
+                        json={"rating": 5, "started_at": start, "ended_at": end})
+        assert resp.status_code == 422, resp.get_json()
+        assert "started_at" in resp.get_json()["errors"] or "ended_at" in resp.get_json()[
+            "errors"]
+        made = api.post("/api/v1/activities", world.staff_a, json={
+            "title": "巡逻", "category": "cleanup", "org_unit_id": world.units["A1"],
+            "starts_at": start, "ends_at": end, "place": "1号楼", "capacity": 5})
+        assert made.status_code == 422 and "starts_at" in made.get_json()["errors"]
+
+
+def test_short_lists_answer_in_the_paged_shape(api, world):
+    api.post("/api/v1/family-links", world.staff_a,
+             json={"member_id": world.vol_a.id, "relative_id": world.vol_a2.id,
+                   "relation": "配偶"})
+    page = api.get("/api/v1/family-links?per_page=1&page=1", world.vol_a).get_json()
+    assert (page["total"], page["page"], page["per_page"], len(page["items"])) == (1, 1, 1, 1)
+    empty = api.get("/api/v1/family-links?page=2&per_page=1", world.vol_a).get_json()
+    assert empty["items"] == [] and empty["total"] == 1
+    offers = api.get(f"/api/v1/merchants/{world.merchants['MA']}/offers", world.merchant_a)
+    assert set(offers.get_json()) == {"items", "total", "page", "per_page"}

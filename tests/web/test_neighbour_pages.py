@@ -886,3 +886,54 @@ def test_forms_without_the_csrf_token_change_nothing(app, web, web_factory, api,
         assert db.session.get(FamilyLink, link_id).status == "pending"
         assert db.session.scalar(select(func.count(FamilyLink.id))) == 1
     assert _policy(app, world.units["A"]) == ("any", 5000, 8000)
+
+
+def _form_key(page: str) -> str:
+    found = re.search(r'name="form_key"[^>]*value="([0-9a-f]{32})"', page) or re.search(
+        r'value="([0-9a-f]{32})"[^>]*name="form_key"', page)
+    assert found, "no form key on the page"
+    return found.group(1)
+
+
+def test_a_gift_sent_twice_from_one_form_moves_the_points_once(app, web, api, world, phones):
+    _earn(api, world.vol_a, world.staff_a)
+    _set_policy(web, world.admin, world.units["street"], "any", "30.00", "100.00")
+    _login(web, world.vol_a)
+    gift = {"phone": phones["vol_a2"], "amount": "3.00", "memo": ""}
+    check = web.text(web.post("/neighbours/give", gift))
+    key = _form_key(check)  # the check step carries the key of the form it came from
+    first = web.post("/neighbours/give", {**gift, "confirmed": "1", "form_key": key})
+    assert first.status_code == 302
+    again = web.post("/neighbours/give", {**gift, "confirmed": "1", "form_key": key})
+    assert again.status_code == 302
+    assert "已经提交过" in _flashes(web.text(web.follow(again)))
+    assert _count(app, Transfer) == 1
+    assert api.balance(world.vol_a) == "17.00" and api.balance(world.vol_a2) == "3.00"
+    fresh = _form_key(web.text(web.get("/neighbours/give")))
+    assert fresh != key
+    assert web.post("/neighbours/give", {**gift, "confirmed": "1", "form_key": fresh})\
+        .status_code == 302
+    assert api.balance(world.vol_a) == "14.00"
+
+
+def test_a_request_posted_twice_from_one_form_holds_the_points_once(app, web, api, world,
+                                                                    elder):
+    _earn(api, elder, world.staff_a)
+    _login(web, elder)
+    key = _form_key(web.text(web.get("/neighbours/new")))
+    form = _request_form(app, form_key=key)
+    assert web.post("/neighbours/new", form).status_code == 302
+    again = web.post("/neighbours/new", form)
+    assert again.status_code == 302
+    assert _count(app, HelpRequest) == 1
+    assert api.balance(elder) == "15.00"
+
+
+def test_a_refused_form_may_be_sent_again_with_its_key(app, web, api, world, elder):
+    _login(web, elder)
+    key = _form_key(web.text(web.get("/neighbours/new")))
+    refused = web.post("/neighbours/new", _request_form(app, form_key=key))  # no points yet
+    assert refused.status_code == 422 and _count(app, HelpRequest) == 0
+    _earn(api, elder, world.staff_a)
+    assert web.post("/neighbours/new", _request_form(app, form_key=key)).status_code == 302
+    assert _count(app, HelpRequest) == 1

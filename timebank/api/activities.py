@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from timebank.api.base import Blueprint, actor, paged
+from timebank.api.base import Blueprint, actor, paged, paged_list
+from timebank.schemas import PageArgs
 from timebank.schemas.activities import (
     ActivityIn,
     ActivityOut,
@@ -57,15 +58,16 @@ def sign_up(args, activity_id):
 
 
 @blp.route("/activities/<int:activity_id>/signups", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
 @blp.response(200)
-def list_signups(activity_id):
+def list_signups(args, activity_id):
     """Staff see every sign-up with attendance; a member sees their own."""
     user = actor()
     activity = activities.visible_activity(user, activity_id)
     rows = activities.signups_of(activity)
     if not access.reaches(user, activity.org_unit):
         rows = [row for row in rows if row.member_id == user.id]
-    return {"items": [signup_out.dump(row) for row in rows]}
+    return paged_list(rows, args, signup_out.dump)
 
 
 @blp.route("/activities/<int:activity_id>/signups/<int:member_id>", methods=["DELETE"])

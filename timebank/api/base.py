@@ -250,3 +250,10 @@ def paged(query, args: dict, dump: Callable) -> dict:
                        count=True)
     return {"items": [dump(item) for item in page.items], "total": page.total,
             "page": args["page"], "per_page": args["per_page"]}
+
+
+def paged_list(rows: list, args: dict, dump: Callable) -> dict:
+    """A list page of rows already in memory (short lists), in the same shape as `paged`."""
+    start = (args["page"] - 1) * args["per_page"]
+    return {"items": [dump(row) for row in rows[start:start + args["per_page"]]],
+            "total": len(rows), "page": args["page"], "per_page": args["per_page"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from timebank.api.base import Blueprint, actor, idempotent, paged
+from timebank.api.base import Blueprint, actor, idempotent, paged, paged_list
 from timebank.errors import Forbidden
 from timebank.schemas.helping import (
     CompleteIn,
@@ -129,7 +129,7 @@ def request_link(args):
 def list_links(args):
     """A member's family links (default: the caller's own)."""
     member = users.member_for(actor(), args.get("member_id") or actor().id)
-    return {"items": [link_out.dump(link) for link in helping.links_of(member.id)]}
+    return paged_list(helping.links_of(member.id), args, link_out.dump)
 
 
 @blp.route("/family-links/<int:link_id>/confirm", methods=["POST"])

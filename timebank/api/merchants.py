@@ -7,7 +7,7 @@ import io
 
 from flask import Response, current_app, request
 
-from timebank.api.base import Blueprint, actor, idempotent
+from timebank.api.base import Blueprint, actor, idempotent, paged_list
 from timebank.privacy import mask_name
 from timebank.schemas import (
     CodeOut,
@@ -15,6 +15,7 @@ from timebank.schemas import (
     MerchantOut,
     OfferIn,
     OfferOut,
+    PageArgs,
     RedemptionIn,
     RedemptionOut,
     StatementOut,
@@ -52,10 +53,11 @@ def create_offer(args, merchant_id):
 
 
 @blp.route("/merchants/<int:merchant_id>/offers", methods=["GET"])
+@blp.arguments(PageArgs, location="query")
 @blp.response(200)
-def list_offers(merchant_id):
+def list_offers(args, merchant_id):
     merchant = merchants.visible_merchant(actor(), merchant_id)
-    return {"items": [OfferOut().dump(o) for o in merchants.offers_of(merchant)]}
+    return paged_list(merchants.offers_of(merchant), args, OfferOut().dump)
 
 
 @blp.route("/redemption-codes", methods=["POST"])

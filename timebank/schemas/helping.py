@@ -93,7 +93,7 @@ class FamilyLinkOut(Schema):
     created_at = LocalDateTime()
 
 
-class FamilyLinkQuery(Schema):
+class FamilyLinkQuery(PageArgs):
     member_id = _id(strict=False)
 
 

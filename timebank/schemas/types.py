@@ -50,6 +50,17 @@ class LocalDateTime(fields.AwareDateTime):
     def __init__(self, **kwargs):
         super().__init__(format="iso", **kwargs)
 
+    # Beyond these years a time cannot even be converted to UTC; no real date lies there.
+    FIRST_YEAR, LAST_YEAR = 1900, 2999
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        if not self.FIRST_YEAR <= moment.year <= self.LAST_YEAR:
+            raise ValidationError(str(_l("Choose a date between the years %(first)d and "
+                                         "%(last)d.", first=self.FIRST_YEAR,
+                                         last=self.LAST_YEAR)))
+        return moment
+
     def _serialize(self, value, attr, obj, **kwargs):
         if value is None:
             return None

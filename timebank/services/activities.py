@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, false, func, select, update
 
 from timebank.errors import (
     CheckInRefused,
@@ -58,6 +58,8 @@ def create_activity(*, actor: User, title: str, category: str, org_unit_id: int,
     access.require_reach(actor, unit)
     cat = categories.get_by_code(category)
     errors: dict[str, list[str]] = {}
+    if starts_at < records.EARLIEST:
+        errors["starts_at"] = [_("The start is too far in the past.")]
     if ends_at <= starts_at:
         errors["ends_at"] = [_("The end must be after the start.")]
     elif ends_at - starts_at > MAX_LENGTH:
@@ -91,7 +93,8 @@ def visible_activity(actor: User, activity_id: int) -> Activity:
         raise NotFound(_("No such activity."))
     if access.reaches(actor, activity.org_unit):
         return activity
-    if org.community_of(actor.org_unit).contains(activity.org_unit):
+    if actor.has_role(*MEMBER_ROLES) and \
+            org.community_of(actor.org_unit).contains(activity.org_unit):
         return activity
     raise NotFound(_("No such activity."))
 
@@ -112,6 +115,8 @@ def activities_query(actor: User, *, status: str | None = "open",
     query = select(Activity).order_by(Activity.starts_at, Activity.id)
     if access.is_staff(actor):
         query = access.scope_to_reach(query, actor, Activity.org_unit_id)
+    elif not actor.has_role(*MEMBER_ROLES):
+        query = query.where(false())
     else:
         community = org.community_of(actor.org_unit)
         query = query.where(Activity.org_unit_id.in_(access.subtree_ids(community)))

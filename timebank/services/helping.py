@@ -370,6 +370,8 @@ def complete(request_id: int, *, actor: User, rating: int, comment: str | None =
         errors["ended_at"] = [_("One record may span at most 24 hours.")]
     elif ended_at > now + records.CLOCK_SKEW:
         errors["ended_at"] = [_("The end cannot be in the future.")]
+    elif started_at < records.EARLIEST:
+        errors["started_at"] = [_("The start is too far in the past.")]
     if errors:
         raise ValidationFailed(errors=errors)
     beneficiary, helper = request.beneficiary, request.helper
@@ -519,6 +521,8 @@ def request_link(*, actor: User, member_id: int, relative_id: int,
             raise NotFound()
         if actor.id not in (member_id, relative_id):
             access.require_reach(actor, person.org_unit)
+        elif _root_id(person.org_unit) != _root_id(actor.org_unit):
+            raise NotFound()  # relatives are found within one's own street only
         people.append(person)
     errors: dict[str, list[str]] = {}
     relation = _text(relation, "relation", MAX_RELATION, errors, required=True)
@@ -567,6 +571,8 @@ def confirm_link(link_id: int, *, staff: User) -> FamilyLink:
     link = _load_link(link_id)
     access.require_reach(staff, link.member.org_unit)
     access.require_reach(staff, link.relative.org_unit)
+    if staff.id in (link.member_id, link.relative_id):
+        raise Forbidden(_("Another member of staff confirms a link of your own family."))
     _change_link(link, "confirmed", confirmed_by_id=staff.id, confirmed_at=utcnow())
     audit.record(staff, "family_link.confirm", "family_link", link.id,
                  org_unit_id=link.member.org_unit_id, member_id=link.member_id,
@@ -707,6 +713,8 @@ def transfer(*, actor: User, to_member_id: int, amount_minor: int, memo: str = "
     memo = _text(memo, "memo", MAX_MEMO, errors)
     if receiver.id == sender.id:
         errors["to_member_id"] = [_("Points cannot be given to oneself.")]
+    elif receiver.id == actor.id:
+        raise Forbidden(_("Staff cannot give a member's points to themselves."))
     elif not (_is_member(receiver) and receiver.is_active):
         errors["to_member_id"] = [_("Points are given to active volunteers and gridworkers.")]
     if not _positive_int(amount_minor):

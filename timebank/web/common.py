@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -19,12 +21,16 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import IntegrityError, OperationalError
 from werkzeug.exceptions import HTTPException
+from wtforms import HiddenField
+from wtforms.validators import Optional, Regexp
 
 from timebank.errors import DomainError, Forbidden, NotFound
 from timebank.extensions import db
+from timebank.services import idempotency, tx
 
 ERROR_PAGES = {
     400: (_l("The request could not be understood"), _l("Please go back and try again.")),
@@ -124,3 +130,40 @@ def http_error_page(error: HTTPException):
               "danger")
         return redirect(back())
     return error_page(error.code or 500)
+
+
+# --- forms that move points run once -----------------------------------------------------
+
+
+class AlreadySent(DomainError):
+    code = "already_sent"
+    status = 409
+    title = _l("This form was already sent")
+
+
+class OnceForm(FlaskForm):
+    """A form whose use case runs at most once, however often it is sent (a double click, a
+    reload): each rendered form carries its own key, claimed like an Idempotency-Key."""
+
+    form_key = HiddenField(validators=[Optional(), Regexp(r"^[0-9a-f]{32}$")])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not self.form_key.data:
+            self.form_key.data = uuid.uuid4().hex
+
+
+@contextmanager
+def once(form: OnceForm) -> Iterator[None]:
+    """Run the block as one transaction, only for the first sending of this form.
+
+    A second sending raises AlreadySent and changes nothing; when the block fails, the key is
+    released with everything else and the person may try again.
+    """
+    with tx.held_commit():
+        claimed = idempotency.claim(user_id=current_user.id, key=f"form:{form.form_key.data}",
+                                    request_hash=f"form:{request.endpoint}")
+        if claimed.request_id is None:
+            raise AlreadySent(_("This form was already sent; nothing was done twice."))
+        yield
+        idempotency.store(claimed, status_code=200, body="")

@@ -39,7 +39,7 @@ from timebank.privacy import mask_name, mask_phone
 from timebank.services import access, audit, categories, helping, ledger, org, users
 from timebank.timeutil import local, today, zone
 from timebank.units import fmt
-from timebank.web.common import roles_required, safe_next
+from timebank.web.common import AlreadySent, OnceForm, once, roles_required, safe_next
 from timebank.web.staff import PointsField
 
 bp = Blueprint("neighbours", __name__, url_prefix="/neighbours")
@@ -203,7 +203,7 @@ def _category_choices() -> list[tuple[str, str]]:
 # --- requests for help: the forms --------------------------------------------------------
 
 
-class RequestForm(FlaskForm):
+class RequestForm(OnceForm):
     title = StringField(_l("What do you need help with?"), validators=[
         DataRequired(_l("Please say what you need help with.")),
         Length(max=helping.MAX_TITLE)])
@@ -248,17 +248,18 @@ def _request_form(beneficiary: User, *, on_behalf: bool):
         needed_at = _needed_at(form)
         if needed_at is not None:
             try:
-                created = helping.post_request(
-                    actor=current_user, title=form.title.data,
-                    description=form.description.data or "", category=form.category.data,
-                    org_unit_id=beneficiary.org_unit_id, needed_at=needed_at,
-                    offered_points_minor=form.offered_points.minor or 0,
-                    beneficiary_id=beneficiary.id if on_behalf else None)
+                with once(form):
+                    created = helping.post_request(
+                        actor=current_user, title=form.title.data,
+                        description=form.description.data or "",
+                        category=form.category.data, org_unit_id=beneficiary.org_unit_id,
+                        needed_at=needed_at, offered_points_minor=form.offered_points.minor or 0,
+                        beneficiary_id=beneficiary.id if on_behalf else None)
             except InsufficientPoints:
                 db.session.rollback()
                 form.offered_points.errors = [*form.offered_points.errors, _not_enough(
                     beneficiary)]
-            except (Forbidden, NotFound):
+            except (Forbidden, NotFound, AlreadySent):
                 raise
             except DomainError as err:
                 _place_domain_error(form, err, REQUEST_FIELDS)
@@ -386,7 +387,7 @@ def complete(request_id: int):
 # --- giving points -----------------------------------------------------------------------
 
 
-class PhoneGiveForm(FlaskForm):
+class PhoneGiveForm(OnceForm):
     phone = StringField(_l("Phone number of the person you give to"), validators=[
         DataRequired(_l("Please enter the phone number.")),
         Regexp(PHONE_FORMAT, message=_l("Digits only, 5 to 19 of them."))])
@@ -397,7 +398,7 @@ class PhoneGiveForm(FlaskForm):
     confirmed = HiddenField(validators=[Optional(), AnyOf(("", "1"))])
 
 
-class FamilyGiveForm(FlaskForm):
+class FamilyGiveForm(OnceForm):
     to_member_id = SelectField(_l("Family member"), coerce=int, validators=[
         InputRequired(_l("Choose a family member."))])
     amount = PointsField(_l("Points to give"), validators=[
@@ -415,13 +416,16 @@ def _relatives(member: User, *, status: str = "confirmed") -> list[tuple[object,
 def _give(sender: User, to_member_id: int, form, *, on_behalf: bool, recipient_field: str):
     """Send the gift; True when it went through, else the errors are on the form."""
     try:
-        gift = helping.transfer(actor=current_user, to_member_id=to_member_id,
-                                amount_minor=form.amount.minor, memo=form.memo.data or "",
-                                from_member_id=sender.id if on_behalf else None)
+        with once(form):
+            gift = helping.transfer(actor=current_user, to_member_id=to_member_id,
+                                    amount_minor=form.amount.minor, memo=form.memo.data or "",
+                                    from_member_id=sender.id if on_behalf else None)
     except InsufficientPoints:
         db.session.rollback()
         form.amount.errors = [*form.amount.errors, _not_enough(sender)]
         return False
+    except AlreadySent:
+        raise
     except DomainError as err:
         _place_domain_error(form, err, {"to_member_id": recipient_field, "amount": "amount",
                                         "memo": "memo"})
