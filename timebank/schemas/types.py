@@ -87,15 +87,9 @@ class Text(fields.String):
 
 
 def shown_name(person) -> str:
-    """A person's name as the API caller may see it: in full for themself and staff in reach."""
+    """A person's name as the API caller may see it."""
     from flask import g
 
-    from timebank.privacy import mask_name
     from timebank.services import access
 
-    if person is None:
-        return ""
-    viewer = g.get("api_user")
-    if viewer is not None and access.can_see_member(viewer, person):
-        return person.display_name
-    return mask_name(person.display_name)
+    return access.shown_name(g.get("api_user"), person)

@@ -29,6 +29,18 @@ def can_see_member(user: User, member: User) -> bool:
     return user.id == member.id or reaches(user, member.org_unit)
 
 
+def shown_name(viewer: User | None, person: User | None) -> str:
+    """A person's name as the viewer may see it: in full for themself and staff in reach,
+    masked for everyone else."""
+    from timebank.privacy import mask_name
+
+    if person is None:
+        return ""
+    if viewer is not None and can_see_member(viewer, person):
+        return person.display_name
+    return mask_name(person.display_name)
+
+
 def require_staff(user: User) -> None:
     if not is_staff(user):
         raise Forbidden()

@@ -45,17 +45,17 @@ from timebank.errors import CheckInRefused, DomainError, InvalidTransition
 from timebank.extensions import db
 from timebank.models import Activity, ActivitySignup
 from timebank.models.base import utcnow
+from timebank.models.user import MEMBER_ROLES
 from timebank.privacy import mask_phone
 from timebank.services import activities, audit, categories, records, users
 from timebank.timeutil import local, zone
 from timebank.units import quantize
-from timebank.web.common import roles_required
+from timebank.web.common import flash_form_errors, page_arg, place_domain_error, roles_required
 from timebank.web.staff import FAILURE_REASONS
 from timebank.web.volunteer import STATUS_LABELS as RECORD_STATUS_LABELS
 
 bp = Blueprint("activities", __name__, url_prefix="/activities")
 
-MEMBER_ROLES = ("volunteer", "gridworker")
 BROWSE_PER_PAGE = 20
 MINE_PER_PAGE = 20
 MANAGE_PER_PAGE = 30
@@ -108,11 +108,6 @@ def _activity_context() -> dict:
 # --- shared helpers ----------------------------------------------------------------------
 
 
-def _page_arg() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
-
-
 def _day(moment: datetime) -> str:
     """2026年3月1日 周日 in Chinese, 2026-03-01 Sun in English."""
     day = local(moment).date()
@@ -133,27 +128,6 @@ def _when(activity: Activity) -> str:
     if start.date() == end.date():
         return f"{_day(start)} {start:%H:%M}–{end:%H:%M}"
     return f"{_day(start)} {start:%H:%M} – {_day(end)} {end:%H:%M}"
-
-
-def _flash_form_errors(form: FlaskForm) -> None:
-    for name, messages in form.errors.items():
-        field = form._fields.get(name)
-        label = field.label.text if field is not None else name
-        for message in messages:
-            flash(f"{label}: {message}", "danger")
-
-
-def _place_domain_error(form: FlaskForm, error: DomainError) -> None:
-    """The service's field errors next to the fields; anything else becomes a flash."""
-    db.session.rollback()
-    placed = False
-    for name, messages in (error.errors or {}).items():
-        field = form._fields.get(name)
-        if field is not None:
-            field.errors = [*field.errors, *messages]
-            placed = True
-    if not placed:
-        flash(error.detail, "danger")
 
 
 def _in_calendar(form, field) -> None:
@@ -179,7 +153,7 @@ class LocalDateTimeField(DateTimeLocalField):
 def browse():
     """Open activities of the member's community that have not ended yet."""
     query = activities.activities_query(current_user, status="open", upcoming_only=True)
-    page = db.paginate(query, page=_page_arg(), per_page=BROWSE_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=BROWSE_PER_PAGE, error_out=False)
     ids = [a.id for a in page.items]
     return render_template("activities/browse.html", page=page,
                            counts=activities.signup_counts(ids),
@@ -191,7 +165,7 @@ def browse():
 def mine():
     """Every activity the member signed up for, with attendance and the record's status."""
     query = activities.member_signups_query(current_user.id)
-    page = db.paginate(query, page=_page_arg(), per_page=MINE_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=MINE_PER_PAGE, error_out=False)
     found = activities.records_by_id([s.service_record_id for s in page.items])
     return render_template("activities/mine.html", page=page, found=found)
 
@@ -321,7 +295,7 @@ def manage():
     query = activities.activities_query(current_user, status=None if status == "all" else status)
     if status != "open":
         query = query.order_by(None).order_by(Activity.starts_at.desc(), Activity.id.desc())
-    page = db.paginate(query, page=_page_arg(), per_page=MANAGE_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=MANAGE_PER_PAGE, error_out=False)
     return render_template("activities/manage.html", page=page, status=status,
                            filters=STATUS_FILTERS,
                            counts=activities.signup_counts([a.id for a in page.items]))
@@ -371,7 +345,7 @@ def create():
                 description=form.description.data or "", organiser=form.organiser.data or "",
                 person_in_charge=form.person_in_charge.data or "")
         except DomainError as err:
-            _place_domain_error(form, err)
+            place_domain_error(form, err)
         else:
             flash(_("The activity %(title)s is open for sign-up.", title=activity.title),
                   "success")
@@ -530,7 +504,7 @@ def attendance(activity_id: int):
                     checked_in_at=form.checked_in_at.data,
                     checked_out_at=form.checked_out_at.data)
             except DomainError as err:
-                _place_domain_error(form, err)
+                place_domain_error(form, err)
             else:
                 flash(_("Attendance of %(name)s was recorded.",
                         name=signup.member.display_name), "success")
@@ -615,7 +589,7 @@ def approve(activity_id: int):
     form = ApproveForm()
     back = redirect(url_for("activities.organise", activity_id=activity.id, _anchor="records"))
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return back
     waiting = set(activities.pending_records_of(activity))
     chosen = list(dict.fromkeys(form.ids.data))

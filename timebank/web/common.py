@@ -77,6 +77,46 @@ def safe_next(target: str | None, default_endpoint: str = "home.index") -> str:
     return url_for(default_endpoint)
 
 
+def page_arg() -> int:
+    """The `?page=` of a list page; anything but a sensible number is the first page."""
+    raw = request.args.get("page", "1")
+    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
+
+
+def flash_form_errors(form: FlaskForm) -> None:
+    """Every error of a form without its own page, as 'Label: message' flashes."""
+    for name, messages in form.errors.items():
+        field = form._fields.get(name)
+        label = field.label.text if field is not None else name
+        for message in messages:
+            flash(f"{label}: {message}", "danger")
+
+
+def place_domain_error(form: FlaskForm, error: DomainError,
+                       fields: dict[str, str] | None = None) -> None:
+    """Roll back; put the service's field errors next to the form's fields (`fields` maps a
+    service field to a form field); what finds no field, and the detail when nothing was
+    placed, become flashes."""
+    db.session.rollback()
+    placed = False
+    for name, messages in (error.errors or {}).items():
+        field = form._fields.get((fields or {}).get(name, name))
+        if field is not None:
+            field.errors = [*field.errors, *messages]
+            placed = True
+        else:
+            for message in messages:
+                flash(message, "danger")
+    if not placed:
+        flash(error.detail, "danger")
+
+
+def category_choices() -> list[tuple[str, str]]:
+    from timebank.services import categories
+
+    return [(c.code, c.name) for c in categories.all_categories()]
+
+
 def back() -> str:
     """Where the form came from (same site only)."""
     return safe_next(request.referrer)

@@ -35,16 +35,25 @@ from timebank.errors import DomainError, Forbidden, InsufficientPoints, NotFound
 from timebank.extensions import db
 from timebank.models import User
 from timebank.models.helping import HELP_STATUSES, TRANSFER_MODES
-from timebank.privacy import mask_name, mask_phone
-from timebank.services import access, audit, categories, helping, ledger, org, users
+from timebank.models.user import MEMBER_ROLES
+from timebank.privacy import mask_phone
+from timebank.services import access, audit, helping, ledger, org, users
 from timebank.timeutil import local, today, zone
 from timebank.units import fmt
-from timebank.web.common import AlreadySent, OnceForm, once, roles_required, safe_next
+from timebank.web.common import (
+    AlreadySent,
+    OnceForm,
+    category_choices,
+    once,
+    page_arg,
+    place_domain_error,
+    roles_required,
+    safe_next,
+)
 from timebank.web.staff import PointsField
 
 bp = Blueprint("neighbours", __name__, url_prefix="/neighbours")
 
-MEMBER_ROLES = ("volunteer", "gridworker")
 # Pages about one request are shared: its beneficiary, its helper and staff in reach use them.
 SHARED_ROLES = (*MEMBER_ROLES, "staff")
 OPEN_PER_PAGE = 20
@@ -123,12 +132,7 @@ def _when(moment: datetime | None) -> str:
 
 
 def _shown_name(person: User | None) -> str:
-    """The full name for the person themself and staff in reach; masked for everyone else."""
-    if person is None:
-        return ""
-    if person.id == current_user.id or access.reaches(current_user, person.org_unit):
-        return person.display_name
-    return mask_name(person.display_name)
+    return access.shown_name(current_user, person)
 
 
 def _relation(value: str | None) -> str:
@@ -162,30 +166,9 @@ def _member_page(view: Callable) -> Callable:
     return wrapper
 
 
-def _page_arg() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
-
-
 def _back(endpoint: str, **values) -> str:
     return safe_next(request.referrer, endpoint) if request.referrer else url_for(
         endpoint, **values)
-
-
-def _place_domain_error(form: FlaskForm, error: DomainError, fields: dict[str, str]) -> None:
-    """Put the service's field errors next to the fields; anything else becomes a flash."""
-    db.session.rollback()
-    unplaced: list[str] = []
-    for name, messages in (error.errors or {}).items():
-        field = form._fields.get(fields.get(name, name))
-        if field is not None:
-            field.errors = [*field.errors, *messages]
-        else:
-            unplaced.extend(messages)
-    if not error.errors:
-        flash(error.detail, "danger")
-    for message in unplaced:
-        flash(message, "danger")
 
 
 def _balance(member: User) -> int:
@@ -194,10 +177,6 @@ def _balance(member: User) -> int:
 
 def _not_enough(member: User) -> str:
     return _("Not enough points: the balance is %(balance)s.", balance=fmt(_balance(member)))
-
-
-def _category_choices() -> list[tuple[str, str]]:
-    return [(c.code, c.name) for c in categories.all_categories()]
 
 
 # --- requests for help: the forms --------------------------------------------------------
@@ -241,7 +220,7 @@ def _needed_at(form: RequestForm) -> datetime | None:
 def _request_form(beneficiary: User, *, on_behalf: bool):
     """Post a request for the beneficiary: the member themself, or staff for an elder."""
     form = RequestForm()
-    form.category.choices = _category_choices()
+    form.category.choices = category_choices()
     if request.method == "GET":
         form.day.data = today()
     if form.validate_on_submit():
@@ -262,7 +241,7 @@ def _request_form(beneficiary: User, *, on_behalf: bool):
             except (Forbidden, NotFound, AlreadySent):
                 raise
             except DomainError as err:
-                _place_domain_error(form, err, REQUEST_FIELDS)
+                place_domain_error(form, err, REQUEST_FIELDS)
             else:
                 if created.offered_points_minor:
                     flash(_("The request was posted; %(points)s points are set aside until "
@@ -284,7 +263,7 @@ def _request_form(beneficiary: User, *, on_behalf: bool):
 def requests_page():
     """Open requests of the member's community, their own requests and what they have taken."""
     open_page = db.paginate(helping.requests_query(current_user, status="open"),
-                            page=_page_arg(), per_page=OPEN_PER_PAGE, error_out=False)
+                            page=page_arg(), per_page=OPEN_PER_PAGE, error_out=False)
     asked = db.session.scalars(helping.requests_asked_by(current_user.id).limit(OWN_SHOWN)).all()
     taken = db.session.scalars(helping.requests_taken_by(current_user.id).limit(OWN_SHOWN)).all()
     return render_template("neighbours/requests.html", open_page=open_page, asked=asked,
@@ -370,7 +349,7 @@ def complete(request_id: int):
         except (Forbidden, NotFound):
             raise
         except DomainError as err:
-            _place_domain_error(form, err, {"rating": "rating", "comment": "comment"})
+            place_domain_error(form, err, {"rating": "rating", "comment": "comment"})
             help_request = helping.visible_request(current_user, request_id)
         else:
             if done.offered_points_minor:
@@ -427,8 +406,8 @@ def _give(sender: User, to_member_id: int, form, *, on_behalf: bool, recipient_f
     except AlreadySent:
         raise
     except DomainError as err:
-        _place_domain_error(form, err, {"to_member_id": recipient_field, "amount": "amount",
-                                        "memo": "memo"})
+        place_domain_error(form, err, {"to_member_id": recipient_field, "amount": "amount",
+                                       "memo": "memo"})
         return False
     flash(_("%(points)s points were given to %(name)s.", points=fmt(gift.amount_minor),
             name=_shown_name(gift.to_member)), "success")
@@ -475,7 +454,7 @@ def _give_page(sender: User, *, on_behalf: bool, endpoint: str, **values):
         if confirming is None:
             status = 422
     sent = helping.sent_this_month(sender.id)
-    history = db.paginate(helping.transfers_of(sender.id), page=_page_arg(),
+    history = db.paginate(helping.transfers_of(sender.id), page=page_arg(),
                           per_page=HISTORY_PER_PAGE, error_out=False)
     return render_template(
         "neighbours/give.html", sender=sender, on_behalf=on_behalf, policy=policy, form=form,
@@ -517,7 +496,7 @@ def family():
                 helping.request_link(actor=current_user, member_id=current_user.id,
                                      relative_id=relative.id, relation=form.relation.data)
             except DomainError as err:
-                _place_domain_error(form, err, {"relative_id": "phone", "relation": "relation"})
+                place_domain_error(form, err, {"relative_id": "phone", "relation": "relation"})
             else:
                 flash(_("Your request to link with %(name)s was sent to community staff, who "
                         "will confirm it.", name=_shown_name(relative)), "success")
@@ -555,7 +534,7 @@ def desk():
     """Requests for help in the staff member's reach, by status."""
     status = _status_arg()
     query = helping.requests_query(current_user, status=None if status == "all" else status)
-    page = db.paginate(query, page=_page_arg(), per_page=DESK_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=DESK_PER_PAGE, error_out=False)
     return render_template("neighbours/desk.html", page=page, status=status,
                            filters=STATUS_FILTERS)
 
@@ -568,7 +547,7 @@ def desk_members():
     if len(q) > users.MAX_SEARCH:
         flash(_("The search is too long; showing everyone."), "warning")
         q = ""
-    page = db.paginate(users.members_query(current_user, q=q), page=_page_arg(),
+    page = db.paginate(users.members_query(current_user, q=q), page=page_arg(),
                        per_page=MEMBERS_PER_PAGE, error_out=False)
     return render_template("neighbours/desk_members.html", page=page, q=q)
 
@@ -664,7 +643,7 @@ def set_policy(unit_id: int):
         except (Forbidden, NotFound):
             raise
         except DomainError as err:
-            _place_domain_error(form, err, {"mode": "mode",
+            place_domain_error(form, err, {"mode": "mode",
                                             "per_transfer_limit": "per_transfer_limit",
                                             "monthly_limit": "monthly_limit"})
         else:

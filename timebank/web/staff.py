@@ -35,7 +35,13 @@ from timebank.privacy import mask_phone
 from timebank.schemas.types import MinorUnits
 from timebank.services import categories, corrections, merchants, records, users
 from timebank.timeutil import today
-from timebank.web.common import roles_required, safe_next
+from timebank.web.common import (
+    flash_form_errors,
+    page_arg,
+    place_domain_error,
+    roles_required,
+    safe_next,
+)
 
 bp = Blueprint("staff", __name__, url_prefix="/desk")
 
@@ -78,34 +84,8 @@ def _desk_context() -> dict:
 # --- shared parsing helpers ------------------------------------------------------------
 
 
-def _page_arg() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
-
-
 def _back(endpoint: str) -> str:
     return safe_next(request.referrer, endpoint)
-
-
-def _flash_form_errors(form: FlaskForm) -> None:
-    for name, messages in form.errors.items():
-        field = form._fields.get(name)
-        label = field.label.text if field is not None else name
-        for message in messages:
-            flash(f"{label}: {message}", "danger")
-
-
-def _place_domain_error(form: FlaskForm, error: DomainError, fields: dict | None = None) -> None:
-    """Put the service's field errors next to the fields; anything else becomes a flash."""
-    db.session.rollback()
-    placed = False
-    for name, messages in (error.errors or {}).items():
-        field = form._fields.get((fields or {}).get(name, name))
-        if field is not None:
-            field.errors = [*field.errors, *messages]
-            placed = True
-    if not placed:
-        flash(error.detail, "danger")
 
 
 class PointsField(StringField):
@@ -208,7 +188,7 @@ def queue():
         current_user, org_unit_id=filters.get("grid"), category_code=filters.get("category"),
         day_from=date.fromisoformat(filters["from"]) if "from" in filters else None,
         day_to=date.fromisoformat(filters["to"]) if "to" in filters else None)
-    page = db.paginate(query, page=_page_arg(), per_page=QUEUE_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=QUEUE_PER_PAGE, error_out=False)
     flags = records.queue_flags(page.items)
     open_requests = db.paginate(corrections.open_requests_query(current_user), page=1,
                                 per_page=CORRECTIONS_SHOWN, error_out=False)
@@ -224,7 +204,7 @@ def review():
     """Approve or reject the selected records; each failure is told, the rest go through."""
     form = ReviewForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(_back("staff.queue"))
     if form.action.data == "approve":
         result = records.bulk_approve(form.ids.data, reviewer=current_user)
@@ -249,7 +229,7 @@ def review():
 def resolve_correction(request_id: int):
     form = ResolveForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(_back("staff.queue"))
     corrections.resolve_correction(request_id, reviewer=current_user,
                                    resolution=form.resolution.data)
@@ -311,7 +291,7 @@ def _search_arg() -> str:
 @roles_required("staff")
 def members():
     q = _search_arg()
-    page = db.paginate(users.members_query(current_user, q=q), page=_page_arg(),
+    page = db.paginate(users.members_query(current_user, q=q), page=page_arg(),
                        per_page=MEMBERS_PER_PAGE, error_out=False)
     return render_template("staff/members.html", page=page, q=q)
 
@@ -332,7 +312,7 @@ def member_new():
                 roles=form.roles.data, org_unit_id=form.org_unit_id.data,
                 phone=(form.phone.data or "").strip() or None)
         except DomainError as err:
-            _place_domain_error(form, err)
+            place_domain_error(form, err)
         else:
             flash(_("%(name)s was added.", name=member.display_name), "success")
             return redirect(url_for("staff.members"))
@@ -356,7 +336,7 @@ def member_edit(member_id: int):
                 phone=form.phone.data, org_unit_id=form.org_unit_id.data,
                 roles=form.roles.data)
         except DomainError as err:
-            _place_domain_error(form, err)
+            place_domain_error(form, err)
         else:
             flash(_("The changes were saved."), "success")
             return redirect(url_for("staff.member_edit", member_id=member_id))
@@ -369,7 +349,7 @@ def member_edit(member_id: int):
 def member_active(member_id: int):
     form = ActiveForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(_back("staff.members"))
     member = users.set_active(current_user, member_id, form.active.data == "1")
     if member.is_active:
@@ -407,13 +387,12 @@ def categories_page():
                            form=CategoryForm(formdata=None), rate_form=RateForm(formdata=None))
 
 
-
 @bp.post("/categories/new")
 @roles_required("staff")
 def category_create():
     form = CategoryForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(url_for("staff.categories"))
     category = categories.create_category(
         actor=current_user, code=form.code.data.strip(), name=form.name.data.strip(),
@@ -427,7 +406,7 @@ def category_create():
 def category_rate(code: str):
     form = RateForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(url_for("staff.categories"))
     categories.change_rate(actor=current_user, code=code,
                            points_per_hour_minor=form.points_per_hour.minor,
@@ -469,14 +448,13 @@ def merchants_page():
                            offer_form=OfferForm(formdata=None))
 
 
-
 @bp.post("/merchants/new")
 @roles_required("staff")
 def merchant_create():
     form = MerchantForm()
     form.org_unit_id.choices = _merchant_unit_choices()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(url_for("staff.merchants"))
     merchant = merchants.create_merchant(
         actor=current_user, name=form.name.data.strip(), org_unit_id=form.org_unit_id.data,
@@ -490,7 +468,7 @@ def merchant_create():
 def offer_create(merchant_id: int):
     form = OfferForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(url_for("staff.merchants"))
     offer = merchants.create_offer(
         actor=current_user, merchant_id=merchant_id, title=form.title.data.strip(),
@@ -505,7 +483,7 @@ def offer_create(merchant_id: int):
 def offer_active(offer_id: int):
     form = ActiveForm()
     if not form.validate_on_submit():
-        _flash_form_errors(form)
+        flash_form_errors(form)
         return redirect(url_for("staff.merchants"))
     offer = merchants.set_offer_active(current_user, offer_id, form.active.data == "1")
     if offer.is_active:

@@ -16,14 +16,14 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from timebank.errors import DomainError, OverlappingRecord
 from timebank.extensions import db
 from timebank.models.base import utcnow
-from timebank.services import categories, corrections, ledger, merchants, records, users
+from timebank.models.user import MEMBER_ROLES
+from timebank.services import corrections, ledger, merchants, records, users
 from timebank.timeutil import local, today, zone
 from timebank.units import fmt
-from timebank.web.common import roles_required
+from timebank.web.common import category_choices, page_arg, roles_required
 
 bp = Blueprint("volunteer", __name__, url_prefix="/me")
 
-MEMBER_ROLES = ("volunteer", "gridworker")
 RECORDS_PER_PAGE = 20
 HISTORY_PER_PAGE = 20
 
@@ -42,11 +42,6 @@ STATUS_LABELS = {
     "approved": _l("Approved"),
     "rejected": _l("Rejected"),
 }
-
-
-def _page_arg() -> int:
-    raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and 0 < len(raw) < 7 and int(raw) > 0 else 1
 
 
 @bp.get("/")
@@ -76,10 +71,6 @@ def code():
                            seconds_left=seconds_left, form=form, summary=summary)
 
 
-def _category_choices() -> list[tuple[str, str]]:
-    return [(c.code, c.name) for c in categories.all_categories()]
-
-
 class LogHoursForm(FlaskForm):
     category = SelectField(_l("Kind of service"), validators=[InputRequired()])
     day = DateField(_l("Date"), validators=[InputRequired(_l("Please choose the date."))])
@@ -100,7 +91,7 @@ FIELD_OF = {"started_at": "start", "ended_at": "end", "category": "category",
 @roles_required(*MEMBER_ROLES)
 def log_hours():
     form = LogHoursForm()
-    form.category.choices = _category_choices()
+    form.category.choices = category_choices()
     if request.method == "GET":
         form.day.data = today()
     if form.validate_on_submit():
@@ -142,7 +133,7 @@ class CorrectionForm(FlaskForm):
 def records_list():
     query = records.records_query(current_user, status=None, member_id=current_user.id,
                                   org_unit_id=None)
-    page = db.paginate(query, page=_page_arg(), per_page=RECORDS_PER_PAGE, error_out=False)
+    page = db.paginate(query, page=page_arg(), per_page=RECORDS_PER_PAGE, error_out=False)
     return render_template("volunteer/records.html", page=page, statuses=STATUS_LABELS,
                            requests=corrections.requests_of_member(current_user),
                            form=CorrectionForm(), local=local)
@@ -165,7 +156,7 @@ def request_correction(record_id: int):
 @bp.get("/transactions")
 @roles_required(*MEMBER_ROLES)
 def transactions():
-    number = _page_arg()
+    number = page_arg()
     history = ledger.member_history(current_user.id, page=number, per_page=HISTORY_PER_PAGE)
     pages = max(1, -(-history.total // HISTORY_PER_PAGE))
     return render_template("volunteer/transactions.html", history=history, page=number,
