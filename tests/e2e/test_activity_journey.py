@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from tests.e2e.test_journeys import _fits, _sign_in
+from tests.e2e.steps import fits, sign_in
 
 CODE = "[data-testid=checkin-code]"
 
@@ -40,7 +40,7 @@ def test_an_activity_from_creation_to_points(app, new_page, world, screenshot):
 
     # Community staff open an activity from the desk.
     desk = new_page(width=1280, height=900)
-    _sign_in(desk, world.staff_a, "**/desk/")
+    sign_in(desk, world.staff_a, "**/desk/")
     desk.click("nav a.nav-link[href='/activities/manage']")
     desk.wait_for_url("**/activities/manage")
     desk.click("[data-testid=activity-new]")
@@ -60,7 +60,7 @@ def test_an_activity_from_creation_to_points(app, new_page, world, screenshot):
 
     # A volunteer finds it on a 360 px phone and signs up.
     phone = new_page(width=360, height=740)
-    _sign_in(phone, world.vol_a, "**/me/")
+    sign_in(phone, world.vol_a, "**/me/")
     phone.goto("/activities/")
     phone.click(f"[data-testid=activity-{activity_id}]")
     phone.wait_for_url(f"**/activities/{activity_id}")
@@ -68,7 +68,7 @@ def test_an_activity_from_creation_to_points(app, new_page, world, screenshot):
     assert phone.inner_text("[data-testid=planned-hours]") == "2.00"
     phone.click("[data-testid=sign-up]")
     phone.wait_for_selector("[data-testid=signup-status][data-status=registered]")
-    _fits(phone, 360)
+    fits(phone, 360)
     screenshot(phone, "activity-2-member-signed-up")
 
     # The organiser's screen shows a 6-digit code with its QR code, and renews it by itself.
@@ -94,7 +94,7 @@ def test_an_activity_from_creation_to_points(app, new_page, world, screenshot):
     field.fill(_current_code(desk))
     phone.click("[data-testid=check-in]")
     phone.wait_for_selector("[data-state=checked-in]")
-    _fits(phone, 360)
+    fits(phone, 360)
     screenshot(phone, "activity-4-member-checked-in")
 
     # … and out again with the code of that moment.
@@ -136,5 +136,5 @@ def test_an_activity_from_creation_to_points(app, new_page, world, screenshot):
     entry = phone.locator(f"[data-testid=mine-{activity_id}]")
     assert entry.locator("[data-testid=record-status][data-status=approved]").count() == 1
     assert "+15.00" in entry.inner_text()
-    _fits(phone, 360)
+    fits(phone, 360)
     screenshot(phone, "activity-8-member-sees-the-points")

@@ -5,20 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from tests.factories import PASSWORD
-
-
-def _sign_in(page, person, lands_on: str) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", person.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lands_on)
-
-
-def _fits(page, width: int) -> None:
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"the page scrolls sideways at {width} px ({scroll} px)"
+from tests.e2e.steps import fits, sign_in
 
 
 def test_hours_become_points_and_are_spent_at_a_partner_shop(app, new_page, world, screenshot):
@@ -29,7 +16,7 @@ def test_hours_become_points_and_are_spent_at_a_partner_shop(app, new_page, worl
 
     # A volunteer logs 3 hours on a phone.
     phone = new_page(width=360, height=740)
-    _sign_in(phone, world.vol_a, "**/me/")
+    sign_in(phone, world.vol_a, "**/me/")
     phone.click("text=登记时长 >> nth=-1")
     phone.select_option("select[name=category]", "cleanup")
     phone.fill("input[name=day]", day)
@@ -40,12 +27,12 @@ def test_hours_become_points_and_are_spent_at_a_partner_shop(app, new_page, worl
     phone.click("button[type=submit]")
     phone.wait_for_url("**/me/records")
     assert phone.locator("[data-testid=status]").first.inner_text() == "待审核"
-    _fits(phone, 360)
+    fits(phone, 360)
     screenshot(phone, "journey-1-volunteer-logged-hours")
 
     # Community staff approve it (with everything else selected) in bulk at a desk.
     desk = new_page(width=1280, height=900)
-    _sign_in(desk, world.staff_a, "**/desk/")
+    sign_in(desk, world.staff_a, "**/desk/")
     row = desk.locator("[data-testid=queue] tbody tr").filter(has_text="3号楼楼道")
     assert row.locator("[data-testid=points]").inner_text() == "30.00"
     desk.check("#select-all")
@@ -62,12 +49,12 @@ def test_hours_become_points_and_are_spent_at_a_partner_shop(app, new_page, worl
     code = re.sub(r"\D", "", digits)
     assert len(code) == 8
     assert phone.locator("[data-testid=qr] svg").count() == 1
-    _fits(phone, 360)
+    fits(phone, 360)
     screenshot(phone, "journey-3-volunteer-code")
 
     # The merchant types the code and presses Enter for the first offer, keyboard only.
     till = new_page(width=768, height=1024)
-    _sign_in(till, world.merchant_a, "**/till/")
+    sign_in(till, world.merchant_a, "**/till/")
     till.focus("[data-testid=code-input]")
     till.keyboard.type(code)
     till.keyboard.press("Enter")

@@ -5,22 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.factories import PASSWORD
+from tests.e2e.steps import fits, sign_in
 from timebank.extensions import db
 from timebank.models import User
-
-
-def _sign_in(page, person, lands_on: str) -> None:
-    page.goto("/login")
-    page.fill("input[name=username]", person.username)
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(lands_on)
-
-
-def _fits(page, width: int) -> None:
-    scroll = page.evaluate("document.documentElement.scrollWidth")
-    assert scroll <= width, f"the page scrolls sideways at {width} px ({scroll} px)"
 
 
 def test_a_neighbour_helps_an_elder_and_is_paid_then_points_are_given(app, api, make, world,
@@ -37,7 +24,7 @@ def test_a_neighbour_helps_an_elder_and_is_paid_then_points_are_given(app, api, 
 
     # The elder asks for help on a small phone, offering 5.00 points.
     elder_phone = new_page(width=360, height=740)
-    _sign_in(elder_phone, elder, "**/me/")
+    sign_in(elder_phone, elder, "**/me/")
     elder_phone.click(".navbar-toggler")  # the menu is folded on a phone
     elder_phone.wait_for_selector("#mainnav.show")  # unfolded, not still moving
     elder_phone.click("nav >> a[href='/neighbours/']")
@@ -53,16 +40,16 @@ def test_a_neighbour_helps_an_elder_and_is_paid_then_points_are_given(app, api, 
     elder_phone.click("[data-testid=request-form] button[type=submit]")
     elder_phone.wait_for_url("**/neighbours/requests/*")
     assert elder_phone.inner_text("[data-testid=offered]").strip() == "5.00"
-    _fits(elder_phone, 360)
+    fits(elder_phone, 360)
     screenshot(elder_phone, "neighbours-1-elder-asked-for-help")
 
     # A neighbour sees the request with the elder's name masked and takes it.
     helper = new_page(width=360, height=740)
-    _sign_in(helper, world.vol_a, "**/me/")
+    sign_in(helper, world.vol_a, "**/me/")
     helper.goto("/neighbours/")
     item = helper.locator("[data-testid=open-requests] li").filter(has_text="陪同去社区医院")
     assert item.locator("[data-testid=beneficiary]").inner_text() == "王*奶"
-    _fits(helper, 360)
+    fits(helper, 360)
     screenshot(helper, "neighbours-2-open-requests")
     item.locator("button[data-testid^=claim-]").click()
     helper.wait_for_url("**/neighbours/requests/*")
@@ -74,7 +61,7 @@ def test_a_neighbour_helps_an_elder_and_is_paid_then_points_are_given(app, api, 
     elder_phone.keyboard.press("ArrowRight")
     assert elder_phone.is_checked("input[name=rating][value='4']")
     elder_phone.fill("textarea[name=comment]", "小张很耐心")
-    _fits(elder_phone, 360)
+    fits(elder_phone, 360)
     screenshot(elder_phone, "neighbours-3-elder-rates-the-help")
     elder_phone.click("[data-testid=confirm-button]")
     elder_phone.wait_for_selector("[data-testid=waiting-approval]")
@@ -82,7 +69,7 @@ def test_a_neighbour_helps_an_elder_and_is_paid_then_points_are_given(app, api, 
 
     # Staff approve the helper's hour in the queue; the offered points reach the helper.
     desk = new_page(width=1280, height=900)
-    _sign_in(desk, world.staff_a, "**/desk/")
+    sign_in(desk, world.staff_a, "**/desk/")
     desk.locator("[data-testid=queue] tbody tr").filter(has_text="陪同去社区医院") \
         .locator("input[type=checkbox]").check()
     desk.click("[data-testid=approve-selected]")
@@ -110,17 +97,17 @@ def test_a_neighbour_helps_an_elder_and_is_paid_then_points_are_given(app, api, 
     helper.click("[data-testid=check-recipient]")
     helper.wait_for_selector("[data-testid=confirm-step]")
     assert helper.inner_text("[data-testid=recipient]") == "A**** S****"
-    _fits(helper, 360)
+    fits(helper, 360)
     screenshot(helper, "neighbours-5-check-the-name-before-giving")
     helper.click("[data-testid=confirm-give]")
     helper.wait_for_selector("[data-testid=gift-history]")
     assert helper.inner_text("[data-testid=left-this-month]").strip() == "24.00"
     assert helper.locator("[data-testid=gift-amount]").first.inner_text() == "-6.00"
-    _fits(helper, 360)
+    fits(helper, 360)
     screenshot(helper, "neighbours-6-gift-in-the-history")
 
     receiver = new_page(width=360, height=740)
-    _sign_in(receiver, world.vol_b, "**/me/")
+    sign_in(receiver, world.vol_b, "**/me/")
     receiver.goto("/neighbours/give")
     assert receiver.locator("[data-testid=gift-amount]").first.inner_text() == "+6.00"
     assert "张*三" in receiver.inner_text("[data-testid=gift-history]")
