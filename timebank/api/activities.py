@@ -15,7 +15,7 @@ from timebank.schemas.activities import (
     SignupIn,
     SignupOut,
 )
-from timebank.services import access, activities
+from timebank.services import activities
 
 blp = Blueprint("api_activities", __name__,
                 description="Clean-ups, patrols, visits: sign-up, check-in, records")
@@ -62,12 +62,7 @@ def sign_up(args, activity_id):
 @blp.response(200)
 def list_signups(args, activity_id):
     """Staff see every sign-up with attendance; a member sees their own."""
-    user = actor()
-    activity = activities.visible_activity(user, activity_id)
-    rows = activities.signups_of(activity)
-    if not access.reaches(user, activity.org_unit):
-        rows = [row for row in rows if row.member_id == user.id]
-    return paged_list(rows, args, signup_out.dump)
+    return paged_list(activities.visible_signups(actor(), activity_id), args, signup_out.dump)
 
 
 @blp.route("/activities/<int:activity_id>/signups/<int:member_id>", methods=["DELETE"])

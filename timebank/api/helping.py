@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from timebank.api.base import Blueprint, actor, idempotent, paged, paged_list
-from timebank.errors import Forbidden
 from timebank.schemas.helping import (
     CompleteIn,
     FamilyLinkIn,
@@ -18,7 +17,7 @@ from timebank.schemas.helping import (
     TransferPolicyOut,
     TransferQuery,
 )
-from timebank.services import access, helping, org, users
+from timebank.services import helping, users
 
 blp = Blueprint("api_helping", __name__,
                 description="Neighbours helping neighbours; points given between members")
@@ -160,12 +159,8 @@ def _policy_out(unit_id: int, policy: helping.Policy) -> dict:
 @blp.response(200, TransferPolicyOut)
 def get_policy(unit_id):
     """The policy in force for a unit (set there or inherited); for its members and staff."""
-    user = actor()
-    unit = org.get_unit(unit_id)
-    if not (access.reaches(user, unit) or unit.contains(user.org_unit)
-            or org.community_of(user.org_unit).contains(unit)):
-        raise Forbidden()
-    return _policy_out(unit.id, helping.policy_for(unit))
+    unit, policy = helping.visible_policy(actor(), unit_id)
+    return _policy_out(unit.id, policy)
 
 
 @blp.route("/org-units/<int:unit_id>/transfer-policy", methods=["PUT"])

@@ -135,6 +135,15 @@ def signups_of(activity: Activity) -> list[ActivitySignup]:
     return sorted(rows, key=lambda s: (order[s.status], s.queued_at, s.id))
 
 
+def visible_signups(actor: User, activity_id: int) -> list[ActivitySignup]:
+    """Staff in reach see every sign-up of the activity; a member sees their own."""
+    activity = visible_activity(actor, activity_id)
+    rows = signups_of(activity)
+    if access.reaches(actor, activity.org_unit):
+        return rows
+    return [row for row in rows if row.member_id == actor.id]
+
+
 def signup_of(activity_id: int, member_id: int) -> ActivitySignup | None:
     return db.session.scalar(select(ActivitySignup).where(
         ActivitySignup.activity_id == activity_id, ActivitySignup.member_id == member_id))

@@ -627,6 +627,15 @@ def policy_for(unit: OrgUnit) -> Policy:
     return DEFAULT_POLICY
 
 
+def visible_policy(actor: User, unit_id: int) -> tuple[OrgUnit, Policy]:
+    """The policy in force for a unit, for staff in reach and the people it applies to."""
+    unit = org.get_unit(unit_id)
+    if not (access.reaches(actor, unit) or unit.contains(actor.org_unit)
+            or org.community_of(actor.org_unit).contains(unit)):
+        raise Forbidden()
+    return unit, policy_for(unit)
+
+
 def _positive_int(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
