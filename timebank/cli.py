@@ -13,6 +13,7 @@ from timebank.models.user import ROLES
 
 users_cli = AppGroup("users", help="Manage users.")
 ledger_cli = AppGroup("ledger", help="Check and export the points ledger.")
+awards_cli = AppGroup("awards", help="Recognition: the red flag and the hours aggregates.")
 
 
 @users_cli.command("create")
@@ -80,6 +81,51 @@ def seed_demo(members, seed):
     click.echo(summary)
 
 
+@awards_cli.command("red-flag")
+@click.option("--month", required=True, help="The month to award, as YYYY-MM.")
+def red_flag(month):
+    """Award a month's red flag (流动红旗) in every community; a second run changes nothing."""
+    from timebank.services import awards
+
+    try:
+        outcomes = awards.award_red_flag(awards.parse_month(month))
+    except DomainError as err:
+        raise click.ClickException(_describe(err)) from err
+    for outcome in outcomes:
+        community = outcome.community
+        if outcome.award is None:
+            click.echo(f"{community.name} (id {community.id}): no grid served, no award")
+            continue
+        verb = "awarded to" if outcome.status == "awarded" else "already held by"
+        click.echo(f"{community.name} (id {community.id}): {verb} "
+                   f"{outcome.award.grid.name} (id {outcome.award.grid_id}), "
+                   f"score {outcome.award.score_minor / 100:.2f}")
+    awarded = sum(1 for o in outcomes if o.status == "awarded")
+    click.echo(f"month={month} communities={len(outcomes)} awarded={awarded}")
+
+
+@awards_cli.command("check-stats")
+def check_stats():
+    """Compare the hours aggregates with the approved records; exits non-zero on drift."""
+    from timebank.services import stats
+
+    drift = stats.check()
+    for problem in drift.problems:
+        click.echo(f"PROBLEM {problem}", err=True)
+    click.echo(f"rows={drift.checked} problems={len(drift.problems)}")
+    if not drift.ok:
+        sys.exit(1)
+    click.echo("stats ok")
+
+
+@awards_cli.command("rebuild-stats")
+def rebuild_stats():
+    """Recompute the hours aggregates from the approved records."""
+    from timebank.services import stats
+
+    click.echo(f"rows={stats.rebuild()}")
+
+
 def _describe(err: DomainError) -> str:
     if err.errors:
         details = "; ".join(f"{k}: {' '.join(v)}" for k, v in err.errors.items())
@@ -90,4 +136,5 @@ def _describe(err: DomainError) -> str:
 def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(ledger_cli)
+    app.cli.add_command(awards_cli)
     app.cli.add_command(seed_demo)

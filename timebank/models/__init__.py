@@ -12,6 +12,14 @@ from timebank.models.ledger import (
 )
 from timebank.models.merchant import Merchant, Offer, Redemption, RedemptionCode
 from timebank.models.org import OrgUnit
+from timebank.models.recognition import (
+    Certificate,
+    RedFlagAward,
+    ServiceStat,
+    StarAward,
+    TeamMembership,
+    VolunteerTeam,
+)
 from timebank.models.service import (
     CategoryRate,
     CorrectionRequest,
@@ -21,6 +29,12 @@ from timebank.models.service import (
 from timebank.models.user import ApiToken, User, UserRole
 
 __all__ = [
+    "VolunteerTeam",
+    "TeamMembership",
+    "StarAward",
+    "ServiceStat",
+    "RedFlagAward",
+    "Certificate",
     "Account",
     "Activity",
     "ActivitySignup",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask_login import UserMixin
-from sqlalchemy import CheckConstraint, ForeignKey, String, false
+from sqlalchemy import CheckConstraint, ForeignKey, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from timebank.extensions import db
@@ -28,6 +28,8 @@ class User(UserMixin, db.Model):
     is_active: Mapped[bool] = mapped_column(default=True)
     # Shown with a larger type on every page (older members, small phones).
     prefers_large_font: Mapped[bool] = mapped_column(default=False, server_default=false())
+    # Members may keep their name off public boards and leaderboards (条例 Art. 20).
+    is_on_boards: Mapped[bool] = mapped_column(default=True, server_default=true())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     org_unit = relationship("OrgUnit", lazy="joined")

@@ -22,7 +22,7 @@ from timebank.errors import (
 from timebank.extensions import db
 from timebank.models import ServiceRecord, User
 from timebank.models.base import utcnow
-from timebank.services import access, categories, helping, ledger, org, tx
+from timebank.services import access, categories, helping, ledger, org, stats, tx
 from timebank.timeutil import local_date, start_of_day
 from timebank.units import from_minor, quantize, to_minor
 
@@ -203,6 +203,7 @@ def _approve_one(record: ServiceRecord, reviewer: User) -> None:
             .values(transaction_id=txn_id)
             .execution_options(synchronize_session=False)
         )
+    stats.add_approved(record, points)
     helping.settle_for_record(record, actor=reviewer)
     db.session.expire(record)
 

@@ -18,10 +18,10 @@ from timebank.extensions import db
 from timebank.models import ApiToken, Merchant, OrgUnit, ServiceRecord, User, UserRole
 from timebank.models.base import utcnow
 from timebank.models.user import MEMBER_ROLES, ROLES
-from timebank.services import access, ledger, org, tx
+from timebank.services import access, ledger, org, stats, tx
 from timebank.units import from_minor
 
-STAR_THRESHOLDS_HOURS = (100, 300, 600, 1000, 1500)
+STAR_THRESHOLDS_HOURS = tuple(t // 100 for t in stats.STAR_THRESHOLDS_MINOR)
 MIN_PASSWORD_LENGTH = 8
 # A hash to check against when the username is unknown, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
@@ -181,18 +181,9 @@ class MemberSummary:
         return int((self.total_hours - floor) * 100 / (target - floor))
 
 
-def star_level(total_hours: Decimal) -> int:
-    return sum(1 for threshold in STAR_THRESHOLDS_HOURS if total_hours >= threshold)
-
-
 def summary(member: User) -> MemberSummary:
     account = ledger.member_account(member.id)
-    hours_minor, points_minor = db.session.execute(
-        select(
-            func.coalesce(func.sum(ServiceRecord.hours_minor), 0),
-            func.coalesce(func.sum(ServiceRecord.points_awarded_minor), 0),
-        ).where(ServiceRecord.member_id == member.id, ServiceRecord.status == "approved")
-    ).one()
+    hours_minor, points_minor, _records = stats.all_time(member.id)
     pending_minor = db.session.scalar(
         select(func.coalesce(func.sum(ServiceRecord.hours_minor), 0))
         .where(ServiceRecord.member_id == member.id, ServiceRecord.status == "pending")
@@ -203,7 +194,7 @@ def summary(member: User) -> MemberSummary:
         balance=from_minor(account.balance_minor),
         total_hours=hours,
         points_earned=from_minor(points_minor),
-        star_level=star_level(hours),
+        star_level=stats.level_for(hours_minor),
         pending_hours=from_minor(pending_minor),
     )
 
