@@ -10,7 +10,8 @@ from timebank.extensions import bootstrap, db, login_manager
 from timebank.models import User
 
 # Blueprints of the web surface, in registration order. Each module exposes `bp`.
-WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "neighbours")
+WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "neighbours",
+               "recognition", "boards")
 
 
 @login_manager.user_loader
