@@ -82,3 +82,74 @@ def test_ledger_verify_catches_a_rewritten_transaction(cli, app, api, world, db_
     broken = cli.invoke(args=["ledger", "verify"])
     assert broken.exit_code == 1
     assert "was altered" in broken.output
+
+
+def _served_last_month(app, world) -> str:
+    """Approved hours for vol_a on the 10th of last month; returns that month as YYYY-MM."""
+    from datetime import timedelta
+
+    from timebank.models import User
+    from timebank.services import records
+    from timebank.timeutil import start_of_day, today
+
+    with app.app_context():
+        day = (today().replace(day=1) - timedelta(days=1)).replace(day=10)
+        staff = db.session.get(User, world.staff_a.id)
+        start = start_of_day(day) + timedelta(hours=9)
+        record = records.log_hours(actor=staff, member_id=world.vol_a.id, category="cleanup",
+                                   started_at=start, ended_at=start + timedelta(hours=3),
+                                   place="社区广场", description="清理")
+        records.approve(record.id, reviewer=staff)
+        return day.strftime("%Y-%m")
+
+
+def test_red_flag_awards_each_community_once_per_month(cli, app, world):
+    month = _served_last_month(app, world)
+    first = cli.invoke(args=["awards", "red-flag", "--month", month])
+    assert first.exit_code == 0, first.output
+    assert f"awarded to 第一网格 (id {world.units['A1']})" in first.output
+    assert "和谐社区" in first.output and "no grid served" in first.output
+    with app.app_context():
+        before = db.session.execute(text(
+            "SELECT id, community_id, grid_id, score_minor, awarded_at FROM red_flag_award"
+        )).all()
+    assert len(before) == 1
+    second = cli.invoke(args=["awards", "red-flag", "--month", month])
+    assert second.exit_code == 0, second.output
+    assert "already held by 第一网格" in second.output
+    assert "awarded=0" in second.output
+    with app.app_context():
+        after = db.session.execute(text(
+            "SELECT id, community_id, grid_id, score_minor, awarded_at FROM red_flag_award"
+        )).all()
+    assert after == before
+
+
+def test_red_flag_refuses_a_bad_or_unfinished_month(cli, app, world):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    bad = cli.invoke(args=["awards", "red-flag", "--month", "March"])
+    assert bad.exit_code != 0 and "YYYY-MM" in bad.output
+    this_month = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    running = cli.invoke(args=["awards", "red-flag", "--month", this_month])
+    assert running.exit_code != 0
+    with app.app_context():
+        assert db.session.scalar(text("SELECT COUNT(*) FROM red_flag_award")) == 0
+
+
+def test_check_stats_is_clean_then_catches_drift_and_rebuild_mends_it(cli, app, api, world):
+    api.earn(world.vol_a, world.staff_a)
+    clean = cli.invoke(args=["awards", "check-stats"])
+    assert clean.exit_code == 0, clean.output
+    assert "stats ok" in clean.output
+    with app.app_context():
+        db.session.execute(text("UPDATE service_stat SET hours_minor = hours_minor + 1 "
+                                "WHERE period = 'all'"))
+        db.session.commit()
+    drifted = cli.invoke(args=["awards", "check-stats"])
+    assert drifted.exit_code == 1
+    assert "PROBLEM" in drifted.output
+    rebuilt = cli.invoke(args=["awards", "rebuild-stats"])
+    assert rebuilt.exit_code == 0 and "rows=4" in rebuilt.output
+    assert cli.invoke(args=["awards", "check-stats"]).exit_code == 0

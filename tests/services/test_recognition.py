@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, select
 
-from timebank.errors import NotFound, ValidationFailed
+from timebank.errors import Forbidden, NotFound, ValidationFailed
 from timebank.extensions import db
 from timebank.models import RedFlagAward, ServiceStat, StarAward, User
 from timebank.services import awards, boards, org, records, stats, teams
@@ -281,3 +281,54 @@ def test_service_days_follow_the_local_zone(app, world):
                                                                   date(2024, 2, 29))
         assert stats.period_bounds("week", date(2026, 11, 23)) == (date(2026, 11, 23),
                                                                   date(2026, 11, 29))
+
+
+# --- certificates ----------------------------------------------------------------------
+
+
+def test_a_serial_is_signed_and_any_changed_character_fails(app):
+    from timebank.services import certificates
+
+    with app.app_context():
+        serial = certificates.make_serial(2026, 42)
+        assert certificates.is_signed(serial)
+        assert serial.startswith("TB2026-000042-")
+        for i, ch in enumerate(serial):
+            if ch == "-":
+                continue
+            swapped = "3" if ch != "3" else "4"
+            assert not certificates.is_signed(serial[:i] + swapped + serial[i + 1:]), i
+        assert not certificates.is_signed(certificates.make_serial(2026, 43)[:-10]
+                                          + serial[-10:])
+        assert not certificates.is_signed("")
+        assert certificates.normalise_serial(f" {serial.lower()} ") == serial
+
+
+def test_a_serial_made_with_another_key_does_not_verify(app):
+    from timebank.services import certificates
+
+    with app.app_context():
+        serial = certificates.make_serial(2026, 7)
+        app.config["CERTIFICATE_KEY"] = "another key"
+        assert not certificates.is_signed(serial)
+
+
+def test_a_certificate_keeps_what_it_stated_when_issued(app, world):
+    from timebank.services import certificates
+
+    with app.app_context():
+        serve(world.vol_a, world.staff_a, day=_past_day(30), hours=4)
+        issued = certificates.issue(actor=_user(world.staff_a), member_id=world.vol_a.id,
+                                    kind="service_record")
+        serial = issued.serial
+        assert issued.data["content"] == [{"category": "环境清洁", "hours": "4.00",
+                                           "records": 1}]
+        _user(world.vol_a).display_name = "张大伟"
+        db.session.commit()
+        serve(world.vol_a, world.staff_a, day=_past_day(20), hours=6)
+        seen = certificates.verify(serial)
+        assert (seen.holder, seen.hours, seen.issuer) == ("张*三", "4.00", "阳光社区")
+        assert seen.valid and not seen.revoked
+        with pytest.raises(Forbidden):
+            certificates.issue(actor=_user(world.staff_b), member_id=world.vol_a.id,
+                               kind="service_record")
