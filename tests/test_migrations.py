@@ -43,3 +43,19 @@ def test_upgrade_from_empty_then_no_drift_then_down_and_up_again(empty_database_
     assert again.returncode == 0, again.stderr
     verify = flask(empty_database_url, "ledger", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_recognition_revision_fills_the_aggregates_from_hours_already_approved(
+        empty_database_url):
+    assert flask(empty_database_url, "db", "upgrade").returncode == 0
+    seeded = flask(empty_database_url, "seed-demo", "--members", "20")
+    assert seeded.returncode == 0, seeded.stderr
+    down = flask(empty_database_url, "db", "downgrade", "0003_activities_timebank")
+    assert down.returncode == 0, down.stderr
+    up = flask(empty_database_url, "db", "upgrade")
+    assert up.returncode == 0, up.stderr
+    check = flask(empty_database_url, "awards", "check-stats")
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "rows=0" not in check.stdout
+    verify = flask(empty_database_url, "ledger", "verify")
+    assert verify.returncode == 0, verify.stdout + verify.stderr

@@ -14,11 +14,14 @@ from timebank.models import OrgUnit, User
 from timebank.models.base import utcnow
 from timebank.services import (
     activities,
+    awards,
     categories,
+    certificates,
     helping,
     merchants,
     org,
     records,
+    teams,
     tx,
     users,
 )
@@ -121,7 +124,7 @@ def seed(*, members: int = 200, seed: int = 2026) -> str:
                 records.approve(record.id, reviewer=reviewer)
 
         redemptions = 0
-        for member in rnd.sample(people, 30):
+        for member in rnd.sample(people, min(30, len(people))):
             balance = users.summary(member).balance
             shop = rnd.choice(shops)
             offer = merchants.offers_of(shop)[1]
@@ -133,11 +136,12 @@ def seed(*, members: int = 200, seed: int = 2026) -> str:
 
         neighbourhood = _activities_and_requests(rnd, staff[0], grids[0], [
             p for p in people if communities[0].contains(p.org_unit)], now)
+        recognition = _recognition(rnd, staff, communities, people, now)
 
     return (
         f"demo data: 1 street, {len(communities)} communities, {len(grids)} grids, "
         f"{len(people)} members, {len(shops)} merchants, {record_count} records "
-        f"({pending} pending), {redemptions} redemptions, {neighbourhood}\n"
+        f"({pending} pending), {redemptions} redemptions, {neighbourhood}, {recognition}\n"
         f"sign in as admin / staff / volunteer / merchant with password {DEMO_PASSWORD}\n"
         f"(administrator id {admin.id})"
     )
@@ -181,3 +185,40 @@ def _activities_and_requests(rnd: random.Random, clerk: User, grid: OrgUnit,
         if index == 0:
             helping.claim(request.id, volunteer=members[0])
     return f"{len(made)} activities, {len(askers)} requests for help"
+
+
+def _recognition(rnd: random.Random, staff: list[User], communities: list[OrgUnit],
+                 people: list[User], now) -> str:
+    """Volunteer teams, a year of earlier service for the demo volunteer (a star level due
+    for its certificate), a service certificate, and the red flags of the last two months."""
+    volunteer, clerk = people[0], staff[0]
+    team_count = 0
+    for community, clerk_of, names in zip(
+            communities, staff, (("红马甲志愿服务队", "银发互助队"), ("和谐先锋队",)), strict=True):
+        residents = [p for p in people[1:] if community.contains(p.org_unit)]
+        for name in names:
+            chosen = rnd.sample(residents, min(8, len(residents)))
+            if not chosen:
+                continue
+            team = teams.create_team(actor=clerk_of, org_unit_id=community.id, name=name,
+                                     description=f"{community.name}{name}",
+                                     leader_id=chosen[0].id)
+            for member in chosen[1:]:
+                teams.add_member(actor=clerk_of, team_id=team.id, member_id=member.id)
+            team_count += 1
+    for n in range(44):  # 44 × 2.5 h before the demo's three months: over 100 hours
+        start = (now - timedelta(days=100 + 6 * n)).replace(hour=9, minute=0, second=0,
+                                                            microsecond=0)
+        record = records.log_hours(
+            actor=clerk, member_id=volunteer.id, category="elder-care", started_at=start,
+            ended_at=start + timedelta(hours=2.5), place=rnd.choice(PLACES),
+            description="关爱老人志愿服务", person_in_charge=clerk.display_name)
+        records.approve(record.id, reviewer=clerk)
+    certificates.issue(actor=clerk, member_id=volunteer.id, kind="service_record",
+                       person_in_charge="王主任")
+    first_of_month = now.date().replace(day=1)
+    flags = 0
+    previous = (first_of_month - timedelta(days=1)).replace(day=1)
+    for month in ((previous - timedelta(days=1)).replace(day=1), previous):
+        flags += sum(1 for o in awards.award_red_flag(month) if o.status == "awarded")
+    return f"{team_count} teams, {flags} red flags"
