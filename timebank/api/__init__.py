@@ -17,6 +17,7 @@ def init_api(app: Flask) -> Api:
         ledger,
         merchants,
         org,
+        recognition,
         records,
         users,
     )
@@ -33,7 +34,7 @@ def init_api(app: Flask) -> Api:
     api.register_field(LocalDateTime, "string", "date-time")
     api.register_field(Text, "string", None)
     for module in (auth, org, users, categories, records, ledger, merchants, activities,
-                   helping):
+                   helping, recognition):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     install(app)
     return api
