@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from flask_babel import gettext as _
@@ -162,6 +162,16 @@ def history_query(community: OrgUnit) -> Select:
     """The community's red flags, the latest first."""
     return (select(RedFlagAward).where(RedFlagAward.community_id == community.id)
             .order_by(RedFlagAward.month.desc()))
+
+
+def history(community: OrgUnit, *, before: date, months: int) -> list[RedFlagAward]:
+    """The red flags of the `months` months before the month holding `before`, latest first."""
+    month = before.replace(day=1)
+    cutoff = month
+    for _step in range(months):
+        cutoff = (cutoff - timedelta(days=1)).replace(day=1)
+    return list(db.session.scalars(history_query(community).where(
+        RedFlagAward.month >= cutoff, RedFlagAward.month < month).limit(months)))
 
 
 def holder(community: OrgUnit) -> RedFlagAward | None:

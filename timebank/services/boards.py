@@ -139,6 +139,46 @@ def leaderboard(*, scope: OrgUnit, period: str = "month", metric: str = "hours",
                  ends_on=ends_on, entries=entries)
 
 
+SCOPE_KINDS = ("street", "community", "grid")
+
+
+def scope_choices(user: User) -> list[tuple[OrgUnit, str]]:
+    """Units whose board the user is offered: staff their reach; others the street above,
+    their community and its grids."""
+    from timebank.services import users
+
+    if access.is_staff(user):
+        choices = users.units_in_reach(user, kinds=SCOPE_KINDS)
+    else:
+        community = org.community_of(user.org_unit)
+        choices = []
+        street = community.parent
+        if street is not None and street.kind == "street":
+            choices.append((street, street.name))
+        choices.append((community, community.name))
+        for unit in db.session.scalars(org.units_query(community.id)):
+            if unit.kind == "grid":
+                choices.append((unit, f"{community.name} / {unit.name}"))
+    default = default_scope(user)
+    if all(unit.id != default.id for unit, _label in choices):
+        choices.insert(0, (default, default.name))
+    return choices
+
+
+def public_communities() -> list[tuple[OrgUnit | None, list[OrgUnit]]]:
+    """Communities with a public board, grouped under their street (None: at the top)."""
+    communities = list(db.session.scalars(
+        select(OrgUnit).where(OrgUnit.kind == "community").order_by(OrgUnit.path)))
+    streets = {u.id: u for u in db.session.scalars(
+        select(OrgUnit).where(OrgUnit.id.in_({c.parent_id for c in communities
+                                              if c.parent_id is not None})))}
+    groups: dict[int | None, list[OrgUnit]] = {}
+    for community in communities:
+        groups.setdefault(community.parent_id, []).append(community)
+    return [(streets.get(parent_id), members) for parent_id, members in
+            sorted(groups.items(), key=lambda item: (item[0] is None, item[0] or 0))]
+
+
 def public_unit(unit_id: int) -> OrgUnit:
     """A community whose public board may be shown; anything else is not found."""
     unit = db.session.get(OrgUnit, unit_id)
