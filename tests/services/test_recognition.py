@@ -332,3 +332,28 @@ def test_a_certificate_keeps_what_it_stated_when_issued(app, world):
         with pytest.raises(Forbidden):
             certificates.issue(actor=_user(world.staff_b), member_id=world.vol_a.id,
                                kind="service_record")
+
+
+def test_a_revoked_certificates_pdf_says_so_and_deactivated_members_get_none(app, world):
+    import io
+
+    import pypdf
+
+    from timebank.services import certificates
+
+    with app.app_context():
+        serve(world.vol_a, world.staff_a, day=_past_day(30), hours=4)
+        staff = _user(world.staff_a)
+        issued = certificates.issue(actor=staff, member_id=world.vol_a.id,
+                                    kind="service_record")
+        _cert, before = certificates.pdf(staff, issued.serial)
+        assert "已撤销" not in pypdf.PdfReader(io.BytesIO(before)).pages[0].extract_text()
+        certificates.revoke(actor=staff, serial=issued.serial, reason="信息有误")
+        _cert, after = certificates.pdf(_user(world.vol_a), issued.serial)
+        assert "已撤销" in pypdf.PdfReader(io.BytesIO(after)).pages[0].extract_text()
+        assert not certificates.verify(issued.serial).valid
+
+        _user(world.vol_a).is_active = False
+        db.session.commit()
+        with pytest.raises(ValidationFailed):
+            certificates.issue(actor=staff, member_id=world.vol_a.id, kind="service_record")

@@ -15,7 +15,7 @@ from timebank.extensions import db
 from timebank.models import OrgUnit, ServiceStat, StarAward, TeamMembership, User, VolunteerTeam
 from timebank.models.recognition import STAT_PERIODS
 from timebank.privacy import mask_name
-from timebank.services import access, org, stats
+from timebank.services import access, audit, org, stats, tx
 from timebank.timeutil import today
 from timebank.units import from_minor
 
@@ -231,5 +231,8 @@ def recent_stars(scope: OrgUnit, limit: int = 5) -> list[StarNews]:
 
 def set_on_boards(member: User, *, shown: bool) -> None:
     """A member's own choice to appear on public boards by (masked) name or not."""
+    tx.begin_write()
     member.is_on_boards = bool(shown)
-    db.session.commit()
+    audit.record(member, "member.boards_choice", "user", member.id,
+                 org_unit_id=member.org_unit_id, on_boards=bool(shown))
+    tx.commit()

@@ -91,6 +91,8 @@ def render(data: dict, verify_url: str) -> bytes:
     }
     _draw_body(pdf, builders[kind](data), top=body_top)
     _draw_footer(pdf, data, kind, verify_url)
+    if data.get("revoked_on"):
+        _draw_revoked(pdf, _text(data.get("revoked_on")))
     pdf.showPage()
     pdf.save()
     return buffer.getvalue()
@@ -325,6 +327,19 @@ def _honor_body(data: dict) -> list[Flowable]:
 
 
 # --- drawing ------------------------------------------------------------------------------------
+
+
+def _draw_revoked(pdf: Canvas, revoked_on: str) -> None:
+    """A red stamp across the page: a revoked certificate must not pass for a valid one."""
+    pdf.saveState()
+    pdf.setFillColorRGB(0.8, 0.1, 0.1, alpha=0.35)
+    pdf.translate(PAGE_W / 2, PAGE_H / 2)
+    pdf.rotate(35)
+    pdf.setFont(FONT, 72)
+    pdf.drawCentredString(0, 20, "已撤销 REVOKED")
+    pdf.setFont(FONT, 20)
+    pdf.drawCentredString(0, -20, f"{chinese_date(revoked_on)} 撤销")
+    pdf.restoreState()
 
 
 def _draw_border(pdf: Canvas) -> None:

@@ -103,6 +103,8 @@ def _certifiable_member(actor: User, member_id: int) -> User:
     if not member.has_role(*MEMBER_ROLES):
         raise ValidationFailed(errors={"member_id": [
             _("Certificates are issued to volunteers and gridworkers.")]})
+    if not member.is_active:
+        raise ValidationFailed(errors={"member_id": [_("This member is deactivated.")]})
     return member
 
 
@@ -301,7 +303,10 @@ def pdf(actor: User, serial: str) -> tuple[Certificate, bytes]:
     from timebank.services import certificate_pdf
 
     certificate = visible_certificate(actor, serial)
-    return certificate, certificate_pdf.render(certificate.data, verify_url(certificate.serial))
+    data = dict(certificate.data)
+    if certificate.revoked_at is not None:
+        data["revoked_on"] = local_date(certificate.revoked_at).isoformat()
+    return certificate, certificate_pdf.render(data, verify_url(certificate.serial))
 
 
 def revoke(*, actor: User, serial: str, reason: str) -> Certificate:

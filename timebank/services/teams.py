@@ -54,6 +54,8 @@ def _team_member(actor: User, team: VolunteerTeam, member_id: int) -> User:
     if not member.has_role(*MEMBER_ROLES):
         raise ValidationFailed(errors={"member_id": [
             _("Teams are made of volunteers and gridworkers.")]})
+    if not member.is_active:
+        raise ValidationFailed(errors={"member_id": [_("This member is deactivated.")]})
     if not org.community_of(team.org_unit).contains(member.org_unit):
         raise ValidationFailed(errors={"member_id": [
             _("The member lives outside this team's community.")]})
@@ -70,7 +72,8 @@ def create_team(*, actor: User, org_unit_id: int, name: str, description: str | 
     name, description = _clean(name, description)
     if db.session.scalar(select(VolunteerTeam.id).where(
             VolunteerTeam.org_unit_id == unit.id, VolunteerTeam.name == name)) is not None:
-        raise AlreadyExists(_("This unit already has a team of that name."))
+        message = _("This unit already has a team of that name.")
+        raise AlreadyExists(message, errors={"name": [message]})
     team = VolunteerTeam(org_unit_id=unit.id, name=name, description=description,
                          created_by_id=actor.id)
     db.session.add(team)
@@ -99,7 +102,14 @@ def update_team(*, actor: User, team_id: int, name: str | None = None,
     new_name, new_description = _clean(name if name is not None else team.name,
                                        description if description is not None
                                        else team.description)
+    if new_name != team.name and db.session.scalar(select(VolunteerTeam.id).where(
+            VolunteerTeam.org_unit_id == team.org_unit_id, VolunteerTeam.name == new_name,
+            VolunteerTeam.id != team.id)) is not None:
+        message = _("This unit already has a team of that name.")
+        raise AlreadyExists(message, errors={"name": [message]})
     team.name, team.description = new_name, new_description
+    audit.record(actor, "team.update", "team", team.id, org_unit_id=team.org_unit_id,
+                 name=new_name)
     _commit_unique()
     return team
 
