@@ -549,10 +549,13 @@ def test_a_star_reached_shows_on_the_desk_until_its_certificate_is_issued(app, w
     assert re.search(r'data-testid="due-name">张小三<', row.group(1))
     assert 'data-level="1"' in row.group(1)
     assert re.search(r'data-testid="due-count">1<', desk)
+    # The notice also shows in the menu on every page of staff in reach.
+    assert re.search(r'data-testid="nav-badge">1<', web.text(web.get("/desk/")))
     # Staff of the other community do not see it.
     other = web.__class__(app.test_client())
     _login(other, world.staff_b)
     assert f'data-testid="due-{world.vol_a.id}"' not in other.text(other.get("/recognition/desk"))
+    assert 'data-testid="nav-badge"' not in other.text(other.get("/desk/"))
     # One click issues the star certificate; a second click of the same button does nothing.
     form = {"member_id": str(world.vol_a.id), "kind": "star", "form_key": _form_key(row.group(1))}
     resp = web.post("/recognition/desk/issue", form)
@@ -564,6 +567,7 @@ def test_a_star_reached_shows_on_the_desk_until_its_certificate_is_issued(app, w
     desk = web.text(web.get("/recognition/desk"))
     assert f'data-testid="due-{world.vol_a.id}"' not in desk
     assert 'data-testid="no-stars-due"' in desk
+    assert 'data-testid="nav-badge"' not in desk
     # Revoking the star certificate puts the notice back.
     serial = _certs(app)[0][2]
     web.post(f"/recognition/certificates/{serial}/revoke", {"reason": "重新出具"})

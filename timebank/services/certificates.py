@@ -360,6 +360,8 @@ def stars_due_query(actor: User) -> Select:
 
 
 def stars_due_count(actor: User) -> int:
+    """How many members in reach wait for a star certificate (0 for anyone but staff)."""
     if not access.is_staff(actor):
         return 0
-    return db.session.scalar(select(func.count()).select_from(stars_due_query(actor).subquery()))
+    due = stars_due_query(actor).subquery()
+    return db.session.scalar(select(func.count(func.distinct(due.c.member_id))))

@@ -106,4 +106,14 @@ def _page_context() -> dict:
         "large_font": large,
         "has_endpoint": has_endpoint,
         "page_title": g.get("page_title"),
+        "stars_due": _stars_due,
     }
+
+
+def _stars_due() -> int:
+    """How many star certificates wait in the staff member's reach (the nav's notice)."""
+    from timebank.services import certificates
+
+    if not current_user.is_authenticated:
+        return 0
+    return certificates.stars_due_count(current_user)
