@@ -11,12 +11,14 @@ from sqlalchemy import func, select
 from timebank.extensions import db
 from timebank.models import (
     Activity,
+    Certificate,
     HelpRequest,
     LedgerTransaction,
     Merchant,
     ServiceRecord,
     Transfer,
     User,
+    VolunteerTeam,
 )
 
 RECORD = {"category": "cleanup", "started_at": "2026-01-05T09:00:00+08:00",
@@ -27,7 +29,7 @@ def _counts(app) -> tuple[int, ...]:
     with app.app_context():
         return tuple(db.session.scalar(select(func.count(model.id)))
                      for model in (ServiceRecord, LedgerTransaction, User, Merchant, Activity,
-                                   HelpRequest, Transfer))
+                                   HelpRequest, Transfer, Certificate, VolunteerTeam))
 
 
 def _is_clear_problem(resp) -> None:
@@ -57,7 +59,8 @@ RAW_BODIES = [
                                   "/api/v1/users", "/api/v1/redemptions",
                                   "/api/v1/service-records/bulk-approve",
                                   "/api/v1/activities", "/api/v1/help-requests",
-                                  "/api/v1/transfers"])
+                                  "/api/v1/transfers", "/api/v1/certificates",
+                                  "/api/v1/teams"])
 def test_bodies_that_are_not_a_json_object_are_refused(app, api, world, path, raw,
                                                        content_type):
     before = _counts(app)
@@ -169,3 +172,124 @@ def test_wrong_fields_in_a_request_for_help_are_refused(app, api, world, change)
         body["needed_at"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     _is_clear_problem(api.post("/api/v1/help-requests", world.vol_a, json=body))
     assert _counts(app) == before
+
+
+# --- recognition: certificates, leaderboards, teams --------------------------------------
+
+CERTIFICATE_CASES = [
+    {}, {"kind": "diploma"}, {"kind": None}, {"kind": 5}, {"kind": ["star"]},
+    {"member_id": None}, {"member_id": "abc"}, {"member_id": 2**63}, {"member_id": 1.5},
+    {"member_id": True}, {"member_id": 999_999}, {"period_from": "yesterday"},
+    {"period_from": "2026-02-30"}, {"period_from": 20260101}, {"period_from": "1999-12-31"},
+    {"period_to": "3000-01-01"}, {"period_to": "10000-01-01"}, {"period_to": "2099-01-01"},
+    {"period_from": "2026-03-02", "period_to": "2026-03-01"},
+    {"period_from": "2026-03-01T09:00:00+08:00"}, {"title": "t" * 101},
+    {"citation": "c" * 201}, {"person_in_charge": "\x00"}, {"unknown_field": 1},
+]
+
+
+@pytest.mark.parametrize("change", CERTIFICATE_CASES, ids=range(len(CERTIFICATE_CASES)))
+def test_wrong_fields_in_a_certificate_are_refused(app, api, world, change):
+    api.earn(world.vol_a, world.staff_a)
+    before = _counts(app)
+    body = {"member_id": world.vol_a.id, "kind": "service_record", **change} if change else {}
+    _is_clear_problem(api.post("/api/v1/certificates", world.staff_a, json=body))
+    assert _counts(app) == before
+
+
+TEAM_CASES = [
+    {"name": ""}, {"name": None}, {"name": 5}, {"name": "n" * 101}, {"name": "\x00"},
+    {"description": "d" * 1001}, {"description": 5}, {"org_unit_id": None},
+    {"org_unit_id": "A"}, {"org_unit_id": 999_999}, {"org_unit_id": 2**63},
+    {"leader_id": "abc"}, {"leader_id": 999_999}, {"leader_id": 0}, {"unknown_field": 1},
+]
+
+
+@pytest.mark.parametrize("change", TEAM_CASES, ids=range(len(TEAM_CASES)))
+def test_wrong_fields_in_a_team_are_refused(app, api, world, change):
+    before = _counts(app)
+    body = {"org_unit_id": world.units["A"], "name": "红马甲", **change}
+    _is_clear_problem(api.post("/api/v1/teams", world.staff_a, json=body))
+    assert _counts(app) == before
+
+
+def _team_id(api, world) -> int:
+    resp = api.post("/api/v1/teams", world.staff_a,
+                    json={"org_unit_id": world.units["A"], "name": "红马甲",
+                          "leader_id": world.vol_a.id})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
+def _serial(api, world) -> str:
+    api.earn(world.vol_a, world.staff_a)
+    resp = api.post("/api/v1/certificates", world.staff_a,
+                    json={"member_id": world.vol_a.id, "kind": "service_record"})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["serial"]
+
+
+# (method, path builder, who, bad bodies) for the calls that change a team, a certificate or
+# the caller's boards choice.
+CHANGE_CALLS = {
+    "patch team": ("PATCH", lambda api, w: f"/api/v1/teams/{_team_id(api, w)}", "staff_a",
+                   [{}, {"name": ""}, {"name": None}, {"name": 7}, {"description": 7},
+                    {"leader_id": 1}]),
+    "add member": ("POST", lambda api, w: f"/api/v1/teams/{_team_id(api, w)}/members",
+                   "staff_a", [{}, {"member_id": None}, {"member_id": "x"}, {"member_id": 2**40},
+                               {"member_id": 999_999}, {"member_id": [1]}]),
+    "set leader": ("PUT", lambda api, w: f"/api/v1/teams/{_team_id(api, w)}/leader", "staff_a",
+                   [{}, {"member_id": "x"}, {"member_id": 2**63}, {"member_id": True},
+                    {"member_id": 999_999}, {"leader_id": None}]),
+    "revoke": ("POST", lambda api, w: f"/api/v1/certificates/{_serial(api, w)}/revoke",
+               "staff_a", [{}, {"reason": ""}, {"reason": None}, {"reason": 5},
+                           {"reason": "r" * 201}, {"reason": "\x00"}, {"reason": ["x"]}]),
+    "boards": ("PUT", lambda api, w: "/api/v1/users/me/boards", "vol_a",
+               [{}, {"on_boards": None}, {"on_boards": "false"}, {"on_boards": 0},
+                {"on_boards": []}, {"on_boards": True, "shown": True}]),
+}
+CHANGE_CASES = [(name, n) for name, call in CHANGE_CALLS.items() for n in range(len(call[3]))]
+NOT_OBJECTS = [("not json", "application/json"), ("[]", "application/json"),
+               ("null", "application/json"), ("\xff\xfe", "application/json"),
+               ("on_boards=false", "application/x-www-form-urlencoded"),
+               ('{"name": "蓝马甲"}', "text/plain")]
+
+
+@pytest.mark.parametrize("name,n", CHANGE_CASES, ids=[f"{c} {n}" for c, n in CHANGE_CASES])
+def test_wrong_fields_in_changes_to_teams_certificates_and_boards_are_refused(
+        app, api, world, name, n):
+    method, build_path, who, bodies = CHANGE_CALLS[name]
+    path = build_path(api, world)
+    before = _counts(app)
+    _is_clear_problem(api._call(method, path, getattr(world, who), json=bodies[n]))
+    assert _counts(app) == before
+
+
+@pytest.mark.parametrize("raw,content_type", NOT_OBJECTS, ids=range(len(NOT_OBJECTS)))
+@pytest.mark.parametrize("name", sorted(CHANGE_CALLS))
+def test_changes_to_teams_certificates_and_boards_need_a_json_object(
+        app, api, world, name, raw, content_type):
+    method, build_path, who, _bodies = CHANGE_CALLS[name]
+    path = build_path(api, world)
+    before = _counts(app)
+    resp = api.client.open(path, method=method, data=raw.encode("utf-8", "surrogateescape"),
+                           headers={**getattr(world, who).auth, "Content-Type": content_type})
+    _is_clear_problem(resp)
+    assert _counts(app) == before
+
+
+@pytest.mark.parametrize("path", [
+    "/api/v1/leaderboards?period=decade", "/api/v1/leaderboards?limit=1000",
+    "/api/v1/leaderboards?limit=-1", "/api/v1/leaderboards?scope_id=99999999999",
+    "/api/v1/leaderboards?scope_id=999999", "/api/v1/leaderboards?date=2026-13-01",
+    "/api/v1/leaderboards?date=0001-01-01", "/api/v1/leaderboards?metric=",
+    "/api/v1/certificates?kind=diploma", "/api/v1/certificates?member_id=abc",
+    "/api/v1/certificates?per_page=1000", "/api/v1/teams?org_unit_id=abc",
+    "/api/v1/teams?org_unit_id=999999", "/api/v1/teams?page=0", "/api/v1/stars-due?page=x",
+    "/api/v1/teams/0", "/api/v1/teams/abc", "/api/v1/teams/99999999999999999999",
+    "/api/v1/certificates/" + "9" * 5000 + "/pdf", "/api/v1/certificates/%00/verify",
+    "/api/v1/certificates/TB2026-000001-AAAAAAAAAA/verify",
+    "/api/v1/certificates/%E8%AF%81/verify", "/api/v1/certificates/a%2Fb/verify",
+])
+def test_bad_recognition_addresses_and_parameters_are_4xx(api, world, path):
+    _is_clear_problem(api.get(path, world.staff_a))

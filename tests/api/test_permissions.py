@@ -13,7 +13,8 @@ import pytest
 from timebank import create_app
 
 ROLES = ("admin", "staff_a", "staff_b", "vol_a", "vol_b", "merchant_a")
-PUBLIC = {("POST", "/api/v1/auth/tokens"), ("GET", "/api/v1/openapi.json")}
+PUBLIC = {("POST", "/api/v1/auth/tokens"), ("GET", "/api/v1/openapi.json"),
+          ("GET", "/api/v1/certificates/<serial>/verify")}
 
 
 def _record(api, world) -> int:
@@ -96,6 +97,23 @@ def _link(api, world) -> int:
     return resp.get_json()["id"]
 
 
+def _certificate(api, world) -> str:
+    """A service certificate of vol_a, issued by staff of A."""
+    api.earn(world.vol_a, world.staff_a)
+    resp = api.post("/api/v1/certificates", world.staff_a,
+                    json={"member_id": world.vol_a.id, "kind": "service_record"})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["serial"]
+
+
+def _team(api, world) -> int:
+    """A volunteer team of grid A1 led by vol_a."""
+    resp = api.post("/api/v1/teams", world.staff_a, json={
+        "org_unit_id": world.units["A1"], "name": "红马甲", "leader_id": world.vol_a.id})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
 # (method, rule) → (path builder, body builder or None, {role: expected status})
 ALL_OK = dict.fromkeys(ROLES, 200)
 STAFF_OF_A = {"admin": 200, "staff_a": 200, "staff_b": 403, "vol_a": 403, "vol_b": 403,
@@ -119,6 +137,14 @@ ATTENDING = {"admin": 422, "staff_a": 422, "staff_b": 404, "vol_a": 200, "vol_b"
 # Requests for help of community A: its members and staff; nobody else learns they exist.
 REQUEST_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 200, "vol_b": 404,
                 "merchant_a": 404}
+
+# A certificate of vol_a: its holder and staff of A; to anyone else it does not exist.
+CERTIFICATE_VIEW = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 200, "vol_b": 404,
+                    "merchant_a": 404}
+# Changing what staff of A issued or formed: members and shops are refused outright, staff of
+# B do not learn it exists.
+STAFF_OF_A_CHANGE = {"admin": 200, "staff_a": 200, "staff_b": 404, "vol_a": 403, "vol_b": 403,
+                     "merchant_a": 403}
 
 
 def _created(expected: dict) -> dict:
@@ -292,6 +318,42 @@ MATRIX = {
         lambda api, w: f"/api/v1/org-units/{w.units['A']}/transfer-policy",
         lambda api, w: {"mode": "family", "per_transfer_limit": "5.00",
                         "monthly_limit": "10.00"}, STAFF_OF_A),
+    # --- recognition: certificates, leaderboards, teams ---
+    ("POST", "/api/v1/certificates"): (
+        lambda api, w: "/api/v1/certificates",
+        lambda api, w: (api.earn(w.vol_a, w.staff_a),
+                        {"member_id": w.vol_a.id, "kind": "service_record"})[1],
+        _created(STAFF_OF_A)),
+    ("GET", "/api/v1/certificates"): (lambda api, w: "/api/v1/certificates", None, ALL_OK),
+    ("GET", "/api/v1/certificates/<serial>/pdf"): (
+        lambda api, w: f"/api/v1/certificates/{_certificate(api, w)}/pdf", None,
+        CERTIFICATE_VIEW),
+    ("POST", "/api/v1/certificates/<serial>/revoke"): (
+        lambda api, w: f"/api/v1/certificates/{_certificate(api, w)}/revoke",
+        lambda api, w: {"reason": "时长有误"}, STAFF_OF_A_CHANGE),
+    ("GET", "/api/v1/stars-due"): (
+        lambda api, w: "/api/v1/stars-due", None, {**STAFF_OF_A, "staff_b": 200}),
+    ("GET", "/api/v1/leaderboards"): (lambda api, w: "/api/v1/leaderboards", None, ALL_OK),
+    ("PUT", "/api/v1/users/me/boards"): (
+        lambda api, w: "/api/v1/users/me/boards", lambda api, w: {"on_boards": False}, ALL_OK),
+    ("POST", "/api/v1/teams"): (
+        lambda api, w: "/api/v1/teams",
+        lambda api, w: {"org_unit_id": w.units["A"], "name": "护河队"}, _created(STAFF_OF_A)),
+    ("GET", "/api/v1/teams"): (lambda api, w: "/api/v1/teams", None, ALL_OK),
+    ("GET", "/api/v1/teams/<int:team_id>"): (
+        lambda api, w: f"/api/v1/teams/{_team(api, w)}", None, COMMUNITY_A_VIEW),
+    ("PATCH", "/api/v1/teams/<int:team_id>"): (
+        lambda api, w: f"/api/v1/teams/{_team(api, w)}", lambda api, w: {"name": "蓝马甲"},
+        STAFF_OF_A_CHANGE),
+    ("POST", "/api/v1/teams/<int:team_id>/members"): (
+        lambda api, w: f"/api/v1/teams/{_team(api, w)}/members",
+        lambda api, w: {"member_id": w.vol_a2.id}, _created(STAFF_OF_A_CHANGE)),
+    ("DELETE", "/api/v1/teams/<int:team_id>/members/<int:member_id>"): (
+        lambda api, w: f"/api/v1/teams/{_team(api, w)}/members/{w.vol_a.id}", None,
+        {role: 204 if status == 200 else status for role, status in STAFF_OF_A_CHANGE.items()}),
+    ("PUT", "/api/v1/teams/<int:team_id>/leader"): (
+        lambda api, w: f"/api/v1/teams/{_team(api, w)}/leader",
+        lambda api, w: {"member_id": w.vol_a.id}, STAFF_OF_A_CHANGE),
 }
 
 

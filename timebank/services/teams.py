@@ -147,7 +147,7 @@ def set_leader(*, actor: User, team_id: int, member_id: int | None) -> Volunteer
     tx.begin_write()
     team = managed_team(actor, team_id)
     if member_id is not None and not is_member(team, member_id):
-        raise ValidationFailed(errors={"leader_id": [_("The leader must be in the team.")]})
+        raise ValidationFailed(errors={"member_id": [_("The leader must be in the team.")]})
     team.leader_id = member_id
     audit.record(actor, "team.set_leader", "team", team.id, org_unit_id=team.org_unit_id,
                  leader_id=member_id)
