@@ -357,3 +357,35 @@ def test_a_revoked_certificates_pdf_says_so_and_deactivated_members_get_none(app
         db.session.commit()
         with pytest.raises(ValidationFailed):
             certificates.issue(actor=staff, member_id=world.vol_a.id, kind="service_record")
+
+
+def test_review_fixes_leap_day_terms_self_issue_stuck_notices_and_a_rotating_flag(
+        app, world, make):
+    from timebank.services import certificates
+
+    both = make.user(["staff", "volunteer"], world.units["A"], display_name="双重身份")
+    with app.app_context():
+        staff = _user(world.staff_a)
+        letter = certificates.issue(actor=staff, member_id=world.vol_a2.id, kind="appointment",
+                                    period_from=date(2028, 2, 29))
+        assert (letter.data["term_from"], letter.data["term_to"]) == ("2028-02-29",
+                                                                      "2029-02-28")
+        serve(both, world.staff_a, day=_past_day(30), hours=3)
+        with pytest.raises(Forbidden):
+            certificates.issue(actor=_user(both), member_id=both.id, kind="service_record")
+
+        for n in range(5):
+            serve(world.vol_a, world.staff_a, day=_past_day(60 + n), hours=20, at_hour=1)
+        assert certificates.stars_due_count(staff) == 1
+        _user(world.vol_a).is_active = False
+        db.session.commit()
+        assert certificates.stars_due_count(staff) == 0
+
+        community = org.get_unit(world.units["A"])
+        day = _past_day(70)
+        month = day.replace(day=1)
+        serve(world.vol_a2, world.staff_a, day=day, hours=2, at_hour=12)
+        awards.award_red_flag(month)
+        following = (month + timedelta(days=40)).replace(day=5)
+        assert awards.holder(community, following).month == month
+        assert awards.holder(community, following + timedelta(days=31)) is None

@@ -759,3 +759,10 @@ def test_a_community_without_awards_says_so(web, world):
     _login(web, world.staff_a)
     page = web.text(web.get("/recognition/desk/red-flag"))
     assert 'data-testid="no-awards"' in page
+
+
+def test_the_red_flag_page_takes_no_unicode_digits_for_an_id(web, world):
+    _login(web, world.staff_a)
+    assert web.get("/recognition/desk/red-flag?community_id=²").status_code == 404
+    assert web.get(f"/recognition/desk/red-flag?community_id={world.units['A']}"
+                   ).status_code == 200

@@ -174,6 +174,9 @@ def history(community: OrgUnit, *, before: date, months: int) -> list[RedFlagAwa
         RedFlagAward.month >= cutoff, RedFlagAward.month < month).limit(months)))
 
 
-def holder(community: OrgUnit) -> RedFlagAward | None:
-    """The latest award: the grid holding the flag now."""
-    return db.session.scalar(history_query(community).limit(1))
+def holder(community: OrgUnit, day: date | None = None) -> RedFlagAward | None:
+    """The grid holding the flag on `day` (default today): the award of the month before.
+    A flag is never held for good: without a newer award, nobody holds it."""
+    day = day or today()
+    previous = (day.replace(day=1) - timedelta(days=1)).replace(day=1)
+    return db.session.scalar(history_query(community).where(RedFlagAward.month == previous))

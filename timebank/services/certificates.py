@@ -14,9 +14,16 @@ from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import Select, func, select, update
 
-from timebank.errors import InvalidTransition, NotFound, ValidationFailed
+from timebank.errors import Forbidden, InvalidTransition, NotFound, ValidationFailed
 from timebank.extensions import db
-from timebank.models import Certificate, ServiceCategory, ServiceRecord, StarAward, User
+from timebank.models import (
+    Certificate,
+    ServiceCategory,
+    ServiceRecord,
+    StarAward,
+    User,
+    UserRole,
+)
 from timebank.models.base import utcnow
 from timebank.models.recognition import CERTIFICATE_KINDS
 from timebank.models.user import MEMBER_ROLES
@@ -26,7 +33,6 @@ from timebank.timeutil import local_date, start_of_day, today
 from timebank.units import from_minor
 
 SERIAL_PATTERN = re.compile(r"^TB(\d{4})-(\d{6,10})-([A-Z2-7]{10})$")
-MAX_CONTENT_ROWS = 8
 MAX_TEXT = 200
 DEFAULT_HONOR_TITLE = "优秀志愿者"
 KIND_TITLES = {
@@ -105,6 +111,8 @@ def _certifiable_member(actor: User, member_id: int) -> User:
             _("Certificates are issued to volunteers and gridworkers.")]})
     if not member.is_active:
         raise ValidationFailed(errors={"member_id": [_("This member is deactivated.")]})
+    if member.id == actor.id:
+        raise Forbidden(_("Staff cannot issue certificates to themselves."))
     return member
 
 
@@ -142,7 +150,7 @@ def _service_in(member: User, period_from: date | None, period_to: date | None):
     rows = db.session.execute(query).all()
     total = sum(hours for _name, hours, _count in rows)
     content = [{"category": name, "hours": str(from_minor(hours)), "records": count}
-               for name, hours, count in rows[:MAX_CONTENT_ROWS]]
+               for name, hours, count in rows]
     return total, content
 
 
@@ -151,6 +159,14 @@ def _first_service_day(member: User) -> date | None:
         select(func.min(ServiceRecord.started_at))
         .where(ServiceRecord.member_id == member.id, ServiceRecord.status == "approved"))
     return local_date(first) if first else None
+
+
+def _a_year_on(start: date) -> date:
+    """The last day of a one-year term from `start` (29 February: to 28 February)."""
+    try:
+        return start.replace(year=start.year + 1) - timedelta(days=1)
+    except ValueError:
+        return start.replace(year=start.year + 1, day=28)
 
 
 def issue(*, actor: User, member_id: int, kind: str, period_from: date | None = None,
@@ -190,8 +206,7 @@ def issue(*, actor: User, member_id: int, kind: str, period_from: date | None = 
             raise ValidationFailed(errors={"member_id": [
                 _("This gridworker is not placed in a grid.")]})
         period_from = period_from or issued_on
-        period_to = period_to or (period_from.replace(year=period_from.year + 1)
-                                  - timedelta(days=1))
+        period_to = period_to or _a_year_on(period_from)
         if period_to < period_from:
             raise ValidationFailed(errors={"period_to": [
                 _("The end of the period must not be before its start.")]})
@@ -354,7 +369,10 @@ def certificates_query(actor: User, *, member_id: int | None = None,
 def stars_due_query(actor: User) -> Select:
     """Star levels reached in the staff member's reach that still wait for a certificate."""
     access.require_staff(actor)
-    query = (select(StarAward).where(StarAward.certificate_id.is_(None))
+    members = select(UserRole.user_id).where(UserRole.role.in_(MEMBER_ROLES))
+    query = (select(StarAward).join(User, User.id == StarAward.member_id)
+             .where(StarAward.certificate_id.is_(None), User.is_active,
+                    User.id.in_(members))
              .order_by(StarAward.reached_at, StarAward.id))
     return access.scope_to_reach(query, actor, StarAward.org_unit_id)
 

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 
 from timebank.extensions import db
@@ -176,6 +176,8 @@ def check() -> Drift:
 def rebuild() -> int:
     """Recompute every aggregate row from the approved records; returns the rows written."""
     tx.begin_write()
+    if not tx.is_sqlite():  # approvals wait until the rows are rebuilt (SQLite: write lock)
+        db.session.execute(text("LOCK TABLE service_stat IN EXCLUSIVE MODE"))
     totals = _from_records()
     db.session.execute(delete(ServiceStat))
     placings: dict[int, dict] = {}

@@ -161,12 +161,19 @@ def teams_query(actor: User, *, org_unit_id: int | None = None) -> Select:
     if access.is_staff(actor):
         query = access.scope_to_reach(query, actor, VolunteerTeam.org_unit_id)
     else:
-        query = query.where(VolunteerTeam.id.in_(
-            select(TeamMembership.team_id).where(TeamMembership.member_id == actor.id)))
+        query = teams_of(actor)
     if org_unit_id is not None:
         query = query.where(VolunteerTeam.org_unit_id.in_(
             access.subtree_ids(org.get_unit(org_unit_id))))
     return query
+
+
+def teams_of(member: User) -> Select:
+    """The teams the member is in (whatever other roles they hold)."""
+    return (select(VolunteerTeam)
+            .where(VolunteerTeam.id.in_(select(TeamMembership.team_id)
+                                        .where(TeamMembership.member_id == member.id)))
+            .order_by(VolunteerTeam.name, VolunteerTeam.id))
 
 
 def members_of(team: VolunteerTeam) -> list[TeamMembership]:

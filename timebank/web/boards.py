@@ -241,7 +241,7 @@ def board(community_id: int):
         teams=teams, tied={"member": _tied_ranks(members.entries),
                            "grid": _tied_ranks(grids.entries),
                            "team": _tied_ranks(teams.entries)},
-        holder=awards.holder(community), history=awards.history(community, before=day,
+        holder=awards.holder(community, day), history=awards.history(community, before=day,
                                                       months=FLAG_HISTORY_MONTHS),
         stars=boards.recent_stars(community, limit=SCREEN_STARS),
         totals=boards.period_totals(community, "month", day), refresh=REFRESH_SECONDS)

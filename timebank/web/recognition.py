@@ -222,9 +222,10 @@ class BoardsForm(FlaskForm):
 def mine():
     """Star level, hours to the next level, certificates, teams and the boards choice."""
     summary = users.summary(current_user)
-    page = db.paginate(certificates.certificates_query(current_user), page=page_arg(),
+    page = db.paginate(certificates.certificates_query(current_user, member_id=current_user.id),
+                       page=page_arg(),
                        per_page=MINE_PER_PAGE, error_out=False)
-    my_teams = list(db.session.scalars(teams.teams_query(current_user).limit(TEAMS_SHOWN)))
+    my_teams = list(db.session.scalars(teams.teams_of(current_user).limit(TEAMS_SHOWN)))
     boards_form = BoardsForm(formdata=None, shown="1" if current_user.is_on_boards else "0")
     return render_template("recognition/mine.html", summary=summary, page=page, teams=my_teams,
                            counts=teams.member_counts([t.id for t in my_teams]),
@@ -595,7 +596,7 @@ def red_flags():
     community = None
     raw = request.args.get("community_id")
     if raw is not None:
-        chosen = int(raw) if raw.isdigit() and len(raw) < 11 else None
+        chosen = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 11 else None
         community = next((c for c in communities if c.id == chosen), None)
         if community is None:
             abort(404)
