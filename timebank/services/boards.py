@@ -70,6 +70,15 @@ def _check(period: str, metric: str, group: str, limit: int) -> None:
         raise ValidationFailed(errors=errors)
 
 
+def _in_scope(scope: OrgUnit):
+    """Aggregate rows of members living in the scope, by the column its index covers."""
+    if scope.kind == "community":
+        return ServiceStat.community_id == scope.id
+    if scope.kind == "grid":
+        return ServiceStat.grid_id == scope.id
+    return ServiceStat.org_unit_id.in_(access.subtree_ids(scope))
+
+
 def leaderboard(*, scope: OrgUnit, period: str = "month", metric: str = "hours",
                 group: str = "member", limit: int = DEFAULT_LIMIT,
                 day: date | None = None) -> Board:
@@ -91,7 +100,7 @@ def leaderboard(*, scope: OrgUnit, period: str = "month", metric: str = "hours",
         query = (
             select(User.id, User.display_name, value, rank)
             .join(User, User.id == ServiceStat.member_id)
-            .where(*in_period, ServiceStat.org_unit_id.in_(subtree), User.is_on_boards,
+            .where(*in_period, _in_scope(scope), User.is_on_boards,
                    User.is_active, value > 0)
             .order_by(value.desc(), User.display_name, User.id)
         )
@@ -203,8 +212,7 @@ def period_totals(scope: OrgUnit, period: str = "month", day: date | None = None
                func.coalesce(func.sum(ServiceStat.records), 0))
         .where(ServiceStat.period == period,
                ServiceStat.period_start == stats.period_start(period, day),
-               ServiceStat.org_unit_id.in_(access.subtree_ids(scope)),
-               ServiceStat.hours_minor > 0)
+               _in_scope(scope), ServiceStat.hours_minor > 0)
     ).one()
     return Totals(hours=from_minor(int(hours)), active_members=active, records=int(records))
 

@@ -374,7 +374,8 @@ def stars_due_query(actor: User) -> Select:
              .where(StarAward.certificate_id.is_(None), User.is_active,
                     User.id.in_(members))
              .order_by(StarAward.reached_at, StarAward.id))
-    return access.scope_to_reach(query, actor, StarAward.org_unit_id)
+    # Whoever is the member's staff now issues it, wherever they lived when they reached it.
+    return access.scope_to_reach(query, actor, User.org_unit_id)
 
 
 def stars_due_count(actor: User) -> int:

@@ -323,8 +323,7 @@ def _due_by_member(actor: User) -> tuple[list, int]:
         held = rows.get(award.member_id)
         if held is None or award.level > held.level:
             rows[award.member_id] = award
-    # Several levels of one member are one certificate: count members when all are shown.
-    return list(rows.values()), len(rows) if page.pages <= 1 else page.total
+    return list(rows.values()), certificates.stars_due_count(actor)
 
 
 @bp.get("/desk")
