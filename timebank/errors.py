@@ -117,3 +117,15 @@ class AlreadyClaimed(DomainError):
     code = "already_claimed"
     status = 409
     title = _l("Someone else has already taken this request")
+
+
+class OutOfStock(DomainError):
+    code = "out_of_stock"
+    status = 409
+    title = _l("Not enough left in stock")
+
+
+class LimitReached(DomainError):
+    code = "limit_reached"
+    status = 422
+    title = _l("The limit per member is reached")

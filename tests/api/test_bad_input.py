@@ -293,3 +293,40 @@ def test_changes_to_teams_certificates_and_boards_need_a_json_object(
 ])
 def test_bad_recognition_addresses_and_parameters_are_4xx(api, world, path):
     _is_clear_problem(api.get(path, world.staff_a))
+
+
+# --- the points shop ----------------------------------------------------------------------
+
+REWARD_CASES = [
+    {"title": ""}, {"title": None}, {"title": "t" * 101}, {"kind": "money"}, {"kind": None},
+    {"points_cost": "0.00"}, {"points_cost": "-1.00"}, {"points_cost": "1.001"},
+    {"points_cost": "1e9"}, {"points_cost": "9" * 30},
+    {"stock": -1}, {"stock": "3"}, {"stock": 10**12}, {"per_member_limit": 0},
+    {"org_unit_id": 999_999}, {"org_unit_id": "A"}, {"description": "d" * 2001},
+    {"unknown_field": 1},
+]
+
+
+@pytest.mark.parametrize("change", REWARD_CASES, ids=range(len(REWARD_CASES)))
+def test_wrong_fields_in_a_reward_are_refused(app, api, world, change):
+    body = {"title": "大米", "kind": "goods", "points_cost": "5.00",
+            "org_unit_id": world.units["A"], **change}
+    _is_clear_problem(api.post("/api/v1/rewards", world.staff_a, json=body))
+    listed = api.get("/api/v1/rewards?include_inactive=true", world.staff_a).get_json()
+    assert listed["total"] == 0
+
+
+ORDER_CASES = [{"quantity": 0}, {"quantity": -1}, {"quantity": 101}, {"quantity": "2"},
+               {"quantity": 1.5}, {"quantity": None}, {"quantity": 2**63}, {"extra": 1}]
+
+
+@pytest.mark.parametrize("change", ORDER_CASES, ids=range(len(ORDER_CASES)))
+def test_wrong_orders_are_refused_and_hold_nothing(app, api, world, change):
+    api.earn(world.vol_a, world.staff_a)
+    reward = api.post("/api/v1/rewards", world.staff_a, json={
+        "title": "大米", "kind": "goods", "points_cost": "5.00", "stock": 10,
+        "org_unit_id": world.units["A"]}).get_json()
+    _is_clear_problem(api.post(f"/api/v1/rewards/{reward['id']}/orders", world.vol_a,
+                               json=change))
+    assert api.balance(world.vol_a) == "20.00"
+    assert api.get(f"/api/v1/rewards/{reward['id']}", world.vol_a).get_json()["stock"] == 10

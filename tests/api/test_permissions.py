@@ -114,6 +114,23 @@ def _team(api, world) -> int:
     return resp.get_json()["id"]
 
 
+def _shop_reward(api, world) -> int:
+    """A reward of community A, and points for vol_a to order it with."""
+    api.earn(world.vol_a, world.staff_a)
+    resp = api.post("/api/v1/rewards", world.staff_a, json={
+        "title": "大米", "kind": "goods", "points_cost": "5.00", "stock": None,
+        "org_unit_id": world.units["A"]})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
+def _shop_order(api, world) -> int:
+    """A reserved order of vol_a."""
+    resp = api.post(f"/api/v1/rewards/{_shop_reward(api, world)}/orders", world.vol_a)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
 # (method, rule) → (path builder, body builder or None, {role: expected status})
 ALL_OK = dict.fromkeys(ROLES, 200)
 STAFF_OF_A = {"admin": 200, "staff_a": 200, "staff_b": 403, "vol_a": 403, "vol_b": 403,
@@ -354,6 +371,30 @@ MATRIX = {
     ("PUT", "/api/v1/teams/<int:team_id>/leader"): (
         lambda api, w: f"/api/v1/teams/{_team(api, w)}/leader",
         lambda api, w: {"member_id": w.vol_a.id}, STAFF_OF_A_CHANGE),
+    # --- the points shop ---
+    ("POST", "/api/v1/rewards"): (
+        lambda api, w: "/api/v1/rewards",
+        lambda api, w: {"title": "毛巾", "kind": "goods", "points_cost": "3.00",
+                        "org_unit_id": w.units["A"]}, _created(STAFF_OF_A)),
+    ("GET", "/api/v1/rewards"): (lambda api, w: "/api/v1/rewards", None, ALL_OK),
+    ("GET", "/api/v1/rewards/<int:reward_id>"): (
+        lambda api, w: f"/api/v1/rewards/{_shop_reward(api, w)}", None, COMMUNITY_A_VIEW),
+    ("PATCH", "/api/v1/rewards/<int:reward_id>"): (
+        lambda api, w: f"/api/v1/rewards/{_shop_reward(api, w)}",
+        lambda api, w: {"stock": 9}, STAFF_OF_A_CHANGE),
+    ("POST", "/api/v1/rewards/<int:reward_id>/orders"): (
+        lambda api, w: f"/api/v1/rewards/{_shop_reward(api, w)}/orders", None,
+        {"admin": 403, "staff_a": 403, "staff_b": 403, "vol_a": 201, "vol_b": 404,
+         "merchant_a": 403}),
+    ("GET", "/api/v1/reward-orders"): (lambda api, w: "/api/v1/reward-orders", None, ALL_OK),
+    ("GET", "/api/v1/reward-orders/<int:order_id>"): (
+        lambda api, w: f"/api/v1/reward-orders/{_shop_order(api, w)}", None, COMMUNITY_A_VIEW),
+    ("POST", "/api/v1/reward-orders/<int:order_id>/fulfil"): (
+        lambda api, w: f"/api/v1/reward-orders/{_shop_order(api, w)}/fulfil", None,
+        STAFF_OF_A_CHANGE),
+    ("POST", "/api/v1/reward-orders/<int:order_id>/cancel"): (
+        lambda api, w: f"/api/v1/reward-orders/{_shop_order(api, w)}/cancel", None,
+        COMMUNITY_A_VIEW),
 }
 
 

@@ -19,6 +19,7 @@ def init_api(app: Flask) -> Api:
         org,
         recognition,
         records,
+        rewards,
         users,
     )
     from timebank.api.base import install
@@ -34,7 +35,7 @@ def init_api(app: Flask) -> Api:
     api.register_field(LocalDateTime, "string", "date-time")
     api.register_field(Text, "string", None)
     for module in (auth, org, users, categories, records, ledger, merchants, activities,
-                   helping, recognition):
+                   helping, recognition, rewards):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     install(app)
     return api

@@ -26,9 +26,12 @@ from timebank.models.service import (
     ServiceCategory,
     ServiceRecord,
 )
+from timebank.models.shop import Reward, RewardOrder
 from timebank.models.user import ApiToken, User, UserRole
 
 __all__ = [
+    "RewardOrder",
+    "Reward",
     "VolunteerTeam",
     "TeamMembership",
     "StarAward",

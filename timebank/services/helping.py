@@ -147,15 +147,7 @@ def _aware(moment: datetime | None) -> bool:
 
 def hold_account(unit: OrgUnit) -> Account:
     """The hold account of the unit's community, opened on first use; flushes only."""
-    community = org.community_of(unit)
-    key = f"hold:{community.id}"
-    account = db.session.scalar(select(Account).where(Account.key == key))
-    if account is None:
-        _insert_ignoring_conflict(Account, ["key"], key=key, kind="hold",
-                                  org_unit_id=community.id, balance_minor=0,
-                                  allow_negative=False, created_at=utcnow())
-        account = db.session.scalar(select(Account).where(Account.key == key))
-    return account
+    return org.community_account(unit, "hold")
 
 
 # --- requests for help: finding ------------------------------------------------------------

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from timebank.errors import Forbidden, NotFound, ValidationFailed
 from timebank.extensions import db
 from timebank.models import Account, OrgUnit, User
+from timebank.models.base import utcnow
 from timebank.services import access, tx
 
 # Which kinds may stand directly under which (a unit may skip grid below a community).
@@ -94,3 +96,19 @@ def community_of(unit: OrgUnit) -> OrgUnit:
         if units[unit_id].kind == "community":
             return units[unit_id]
     return units[ids[0]]
+
+
+def community_account(unit: OrgUnit, kind: str) -> Account:
+    """The community's `kind` account ('hold', 'shop'), opened on first use; flushes only.
+    A concurrent first use waits on the unique key, then finds the row."""
+    community = community_of(unit)
+    key = f"{kind}:{community.id}"
+    account = db.session.scalar(select(Account).where(Account.key == key))
+    if account is None:
+        dialect = postgresql if db.engine.dialect.name != "sqlite" else sqlite
+        db.session.execute(dialect.insert(Account).values(
+            key=key, kind=kind, org_unit_id=community.id, balance_minor=0,
+            allow_negative=False, created_at=utcnow()).on_conflict_do_nothing(
+            index_elements=["key"]))
+        account = db.session.scalar(select(Account).where(Account.key == key))
+    return account

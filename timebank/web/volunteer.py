@@ -36,6 +36,8 @@ KIND_LABELS = {
     "help_hold": _l("Points set aside for a request for help"),
     "help_pay": _l("Points for helping a neighbour"),
     "help_return": _l("Points returned from a request for help"),
+    "shop_hold": _l("Points set aside for a points-shop order"),
+    "shop_return": _l("Points returned from a cancelled points-shop order"),
 }
 STATUS_LABELS = {
     "pending": _l("Waiting for approval"),
