@@ -14,6 +14,7 @@ from timebank.models.user import ROLES
 users_cli = AppGroup("users", help="Manage users.")
 ledger_cli = AppGroup("ledger", help="Check and export the points ledger.")
 awards_cli = AppGroup("awards", help="Recognition: the red flag and the hours aggregates.")
+points_cli = AppGroup("points", help="Points policies: expiring points.")
 
 
 @users_cli.command("create")
@@ -126,6 +127,26 @@ def rebuild_stats():
     click.echo(f"rows={stats.rebuild()}")
 
 
+@points_cli.command("expire")
+@click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              help="Expire what was valid only until the day before, YYYY-MM-DD (default today).")
+@click.option("--dry-run", is_flag=True, help="Show what would expire; post nothing.")
+def expire_points(as_of, dry_run):
+    """Post expiry transactions as each community's policy says; a second run changes nothing."""
+    from timebank.services import expiry
+    from timebank.timeutil import today
+    from timebank.units import fmt
+
+    day = as_of.date() if as_of else today()
+    try:
+        result = expiry.expire(day, dry_run=dry_run)
+    except DomainError as err:
+        raise click.ClickException(_describe(err)) from err
+    verb = "would expire" if dry_run else "expired"
+    click.echo(f"as_of={day.isoformat()} checked={result.checked} members={result.members} "
+               f"{verb}={fmt(result.points_minor)}")
+
+
 def _describe(err: DomainError) -> str:
     if err.errors:
         details = "; ".join(f"{k}: {' '.join(v)}" for k, v in err.errors.items())
@@ -137,4 +158,5 @@ def register(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(ledger_cli)
     app.cli.add_command(awards_cli)
+    app.cli.add_command(points_cli)
     app.cli.add_command(seed_demo)

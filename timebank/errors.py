@@ -129,3 +129,9 @@ class LimitReached(DomainError):
     code = "limit_reached"
     status = 422
     title = _l("The limit per member is reached")
+
+
+class DailyCapReached(DomainError):
+    code = "daily_cap_reached"
+    status = 422
+    title = _l("The community's daily limit of hours is reached")

@@ -13,9 +13,9 @@ from timebank.models import (
     AuditEvent,
     FamilyLink,
     HelpRequest,
+    PointsPolicy,
     ServiceRecord,
     Transfer,
-    TransferPolicy,
     User,
 )
 from timebank.timeutil import today
@@ -111,10 +111,11 @@ def _record_of(app, member) -> tuple[int, str]:
 
 def _policy(app, unit_id: int) -> tuple[str, int, int] | None:
     with app.app_context():
-        row = db.session.scalar(select(TransferPolicy)
-                                .where(TransferPolicy.org_unit_id == unit_id))
-        return None if row is None else (row.mode, row.per_transfer_limit_minor,
-                                         row.monthly_limit_minor)
+        row = db.session.scalar(select(PointsPolicy)
+                                .where(PointsPolicy.org_unit_id == unit_id)
+                                .order_by(PointsPolicy.effective_from.desc()))
+        return None if row is None else (row.transfer_mode, row.per_transfer_limit_minor,
+                                         row.monthly_transfer_limit_minor)
 
 
 def _set_policy(web, staff, unit_id: int, mode: str, per: str = "50.00", month: str = "80.00"):
@@ -818,7 +819,7 @@ def test_staff_cannot_set_the_rule_outside_their_reach(app, web, world):
                     {"mode": "any", "per_transfer_limit": "10.00", "monthly_limit": "20.00"}
                     ).status_code == 422
     with app.app_context():
-        assert db.session.scalar(select(func.count(TransferPolicy.id))) == 0
+        assert db.session.scalar(select(func.count(PointsPolicy.id))) == 0
 
 
 @pytest.mark.parametrize("bad, field", [

@@ -2,7 +2,7 @@
 
 from timebank.models.activity import Activity, ActivitySignup
 from timebank.models.audit import AuditEvent
-from timebank.models.helping import FamilyLink, HelpRequest, Transfer, TransferPolicy
+from timebank.models.helping import FamilyLink, HelpRequest, Transfer
 from timebank.models.ledger import (
     Account,
     IdempotentRequest,
@@ -10,8 +10,16 @@ from timebank.models.ledger import (
     LedgerTransaction,
     Posting,
 )
-from timebank.models.merchant import Merchant, Offer, Redemption, RedemptionCode
+from timebank.models.member_import import MemberImport
+from timebank.models.merchant import (
+    Merchant,
+    MerchantSettlement,
+    Offer,
+    Redemption,
+    RedemptionCode,
+)
 from timebank.models.org import OrgUnit
+from timebank.models.policy import PointsPolicy, PolicyRate
 from timebank.models.recognition import (
     Certificate,
     RedFlagAward,
@@ -30,6 +38,10 @@ from timebank.models.shop import Reward, RewardOrder
 from timebank.models.user import ApiToken, User, UserRole
 
 __all__ = [
+    "MemberImport",
+    "MerchantSettlement",
+    "PointsPolicy",
+    "PolicyRate",
     "RewardOrder",
     "Reward",
     "VolunteerTeam",
@@ -59,7 +71,6 @@ __all__ = [
     "ServiceCategory",
     "ServiceRecord",
     "Transfer",
-    "TransferPolicy",
     "User",
     "UserRole",
 ]

@@ -19,7 +19,6 @@ from timebank.extensions import db
 from timebank.models.base import UTCDateTime, utcnow
 
 HELP_STATUSES = ("open", "claimed", "completed", "cancelled")
-TRANSFER_MODES = ("off", "family", "any")
 LINK_STATUSES = ("pending", "confirmed", "revoked")
 
 
@@ -87,25 +86,6 @@ class FamilyLink(db.Model):
 
     member = relationship("User", foreign_keys=[member_id], lazy="joined")
     relative = relationship("User", foreign_keys=[relative_id], lazy="joined")
-
-
-class TransferPolicy(db.Model):
-    """A community's rule for giving points (转赠); units below inherit it."""
-
-    __tablename__ = "transfer_policy"
-    __table_args__ = (
-        CheckConstraint("mode IN ('off', 'family', 'any')", name="mode_known"),
-        CheckConstraint("per_transfer_limit_minor > 0", name="per_transfer_positive"),
-        CheckConstraint("monthly_limit_minor > 0", name="monthly_positive"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_unit.id"), unique=True)
-    mode: Mapped[str] = mapped_column(String(16), default="off")
-    per_transfer_limit_minor: Mapped[int] = mapped_column(BigInteger, default=10000)
-    monthly_limit_minor: Mapped[int] = mapped_column(BigInteger, default=30000)
-    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Transfer(db.Model):

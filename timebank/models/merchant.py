@@ -91,3 +91,25 @@ class Redemption(db.Model):
 
     offer: Mapped[Offer] = relationship(lazy="joined")
     member = relationship("User", foreign_keys=[member_id], lazy="joined")
+
+
+class MerchantSettlement(db.Model):
+    """A merchant's month, settled by community staff with the figures as they stood then."""
+
+    __tablename__ = "merchant_settlement"
+    __table_args__ = (
+        db.UniqueConstraint("merchant_id", "month", name="uq_settlement_merchant_month"),
+        CheckConstraint("redemption_count >= 0", name="count_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    merchant_id: Mapped[int] = mapped_column(ForeignKey("merchant.id"))
+    month: Mapped[str] = mapped_column(String(7))  # 'YYYY-MM', local calendar month
+    redemption_count: Mapped[int] = mapped_column()
+    points_total_minor: Mapped[int] = mapped_column(BigInteger)
+    note: Mapped[str] = mapped_column(Text, default="")
+    settled_by_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    settled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    merchant = relationship("Merchant", lazy="joined")
+    settled_by = relationship("User", lazy="joined")

@@ -30,6 +30,11 @@ class User(UserMixin, db.Model):
     prefers_large_font: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Members may keep their name off public boards and leaderboards (条例 Art. 20).
     is_on_boards: Mapped[bool] = mapped_column(default=True, server_default=true())
+    # In-service party members reporting to their home community (在职党员"双报到").
+    is_party_member: Mapped[bool] = mapped_column(default=False, server_default=false())
+    party_unit: Mapped[str | None] = mapped_column(String(100))  # where their party branch is
+    # Resident ID number (居民身份证号码): sensitive, never shown unmasked to others.
+    id_number: Mapped[str | None] = mapped_column(String(18), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     org_unit = relationship("OrgUnit", lazy="joined")

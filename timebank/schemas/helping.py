@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from timebank.models.helping import HELP_STATUSES, LINK_STATUSES, TRANSFER_MODES
+from timebank.models.helping import HELP_STATUSES, LINK_STATUSES
+from timebank.models.policy import TRANSFER_MODES
 from timebank.schemas import PageArgs, _id
 from timebank.schemas.types import LocalDateTime, MinorUnits, Text, shown_name
 

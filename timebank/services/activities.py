@@ -479,7 +479,8 @@ def close_activity(activity_id: int, *, actor: User) -> CloseResult:
                 member=signup.member, actor=actor, category=activity.category,
                 unit=activity.org_unit, started_at=started, ended_at=started + present,
                 place=activity.place, description=activity.description or activity.title,
-                title=activity.title, person_in_charge=activity.person_in_charge)
+                title=activity.title, person_in_charge=activity.person_in_charge,
+                trim_to_cap=True)
         except DomainError as err:
             savepoint.rollback()
             result.not_credited.append((signup.member_id, err.code))

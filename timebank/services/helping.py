@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import Select, false, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 
 from timebank.errors import (
@@ -36,13 +35,11 @@ from timebank.models import (
     OrgUnit,
     ServiceRecord,
     Transfer,
-    TransferPolicy,
     User,
 )
 from timebank.models.base import utcnow
-from timebank.models.helping import TRANSFER_MODES
 from timebank.models.user import MEMBER_ROLES
-from timebank.services import access, audit, categories, ledger, org, records, tx
+from timebank.services import access, audit, categories, ledger, org, policy, records, tx
 from timebank.timeutil import local_date, start_of_day
 from timebank.units import fmt
 
@@ -55,7 +52,7 @@ NEEDED_AT_PAST = timedelta(days=7)
 NEEDED_AT_FUTURE = timedelta(days=366)
 # The hours credited for a request when the one confirming it gives no times (1 h = 1 credit).
 DEFAULT_HELP_SPAN = timedelta(hours=1)
-POLICY_KINDS = ("street", "community")
+POLICY_KINDS = policy.POLICY_KINDS
 
 # Every status change a request for help may make.
 # How each status reads inside a sentence.
@@ -122,13 +119,6 @@ def _lock_member(member_id: int) -> None:
     """Serialise a member's transfers (PostgreSQL row lock; SQLite holds the write lock)."""
     if not tx.is_sqlite():
         db.session.execute(select(User.id).where(User.id == member_id).with_for_update())
-
-
-def _insert_ignoring_conflict(model, index_elements: list[str], **values) -> None:
-    """INSERT … ON CONFLICT DO NOTHING: a concurrent first use waits, then finds the row."""
-    dialect = postgresql if not tx.is_sqlite() else sqlite
-    db.session.execute(dialect.insert(model).values(**values)
-                       .on_conflict_do_nothing(index_elements=index_elements))
 
 
 def _text(value: str | None, field: str, limit: int, errors: dict, *,
@@ -606,17 +596,10 @@ DEFAULT_POLICY = Policy(mode="off", per_transfer_limit_minor=10000, monthly_limi
 
 
 def policy_for(unit: OrgUnit) -> Policy:
-    """The policy of the nearest unit at or above this one that has one; else transfers off."""
-    ids = unit.ancestor_ids()
-    rows = {p.org_unit_id: p for p in db.session.scalars(
-        select(TransferPolicy).where(TransferPolicy.org_unit_id.in_(ids))
-        .execution_options(populate_existing=True))}
-    for unit_id in reversed(ids):
-        if unit_id in rows:
-            row = rows[unit_id]
-            return Policy(row.mode, row.per_transfer_limit_minor, row.monthly_limit_minor,
-                          row.org_unit_id)
-    return DEFAULT_POLICY
+    """The giving rule of the points policy in force today for this unit."""
+    rules = policy.in_force(unit)
+    return Policy(rules.transfer_mode, rules.per_transfer_limit_minor,
+                  rules.monthly_transfer_limit_minor, rules.set_at_unit_id)
 
 
 def visible_policy(actor: User, unit_id: int) -> tuple[OrgUnit, Policy]:
@@ -634,42 +617,18 @@ def _positive_int(value) -> bool:
 
 def set_policy(*, actor: User, org_unit_id: int, mode: str, per_transfer_limit_minor: int,
                monthly_limit_minor: int) -> Policy:
-    """Staff set the giving rule of a community (or a street) in their reach."""
-    tx.begin_write()
-    access.require_staff(actor)
-    unit = org.get_unit(org_unit_id)
-    access.require_reach(actor, unit)
-    errors: dict[str, list[str]] = {}
-    if unit.kind not in POLICY_KINDS:
-        errors["org_unit_id"] = [_("A policy is set for a community or a street.")]
-    if mode not in TRANSFER_MODES:
-        errors["mode"] = [_("Choose one of: %(modes)s.", modes=", ".join(TRANSFER_MODES))]
-    if not _positive_int(per_transfer_limit_minor):
-        errors["per_transfer_limit"] = [_("Must be more than zero.")]
-    if not _positive_int(monthly_limit_minor):
-        errors["monthly_limit"] = [_("Must be more than zero.")]
-    elif _positive_int(per_transfer_limit_minor) and \
-            per_transfer_limit_minor > monthly_limit_minor:
-        errors["per_transfer_limit"] = [_("Cannot be more than the monthly limit.")]
-    if errors:
-        raise ValidationFailed(errors=errors)
-    before = policy_for(unit)
-    now = utcnow()
-    _insert_ignoring_conflict(TransferPolicy, ["org_unit_id"], org_unit_id=unit.id, mode=mode,
-                              per_transfer_limit_minor=per_transfer_limit_minor,
-                              monthly_limit_minor=monthly_limit_minor,
-                              updated_by_id=actor.id, updated_at=now)
-    db.session.execute(
-        update(TransferPolicy).where(TransferPolicy.org_unit_id == unit.id)
-        .values(mode=mode, per_transfer_limit_minor=per_transfer_limit_minor,
-                monthly_limit_minor=monthly_limit_minor, updated_by_id=actor.id,
-                updated_at=now)
-        .execution_options(synchronize_session=False))
-    audit.record(actor, "transfer_policy.set", "org_unit", unit.id, org_unit_id=unit.id,
-                 mode=mode, per_transfer_limit_minor=per_transfer_limit_minor,
-                 monthly_limit_minor=monthly_limit_minor, previous_mode=before.mode)
-    tx.commit()
-    return Policy(mode, per_transfer_limit_minor, monthly_limit_minor, unit.id)
+    """Staff change the giving rule of a community (or a street) in their reach, from today."""
+    renamed = {"transfer_mode": "mode", "monthly_transfer_limit": "monthly_limit"}
+    try:
+        row = policy.set_transfers(actor=actor, org_unit_id=org_unit_id, mode=mode,
+                                   per_transfer_limit_minor=per_transfer_limit_minor,
+                                   monthly_limit_minor=monthly_limit_minor)
+    except ValidationFailed as err:
+        if err.errors:
+            err.errors = {renamed.get(k, k): v for k, v in err.errors.items()}
+        raise
+    return Policy(row.transfer_mode, row.per_transfer_limit_minor,
+                  row.monthly_transfer_limit_minor, row.org_unit_id)
 
 
 # --- transfers (转赠) -----------------------------------------------------------------------

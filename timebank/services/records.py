@@ -7,10 +7,11 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import aliased
 
 from timebank.errors import (
+    DailyCapReached,
     DomainError,
     Forbidden,
     InvalidTransition,
@@ -22,9 +23,9 @@ from timebank.errors import (
 from timebank.extensions import db
 from timebank.models import ServiceRecord, User
 from timebank.models.base import utcnow
-from timebank.services import access, categories, helping, ledger, org, stats, tx
+from timebank.services import access, categories, helping, ledger, org, policy, stats, tx
 from timebank.timeutil import local_date, start_of_day
-from timebank.units import from_minor, quantize, to_minor
+from timebank.units import fmt, from_minor, quantize, to_minor
 
 # Every status change a record may make; anything else is an invalid transition.
 TRANSITIONS = {
@@ -105,14 +106,32 @@ def log_hours(
 
 def add_record(*, member: User, actor: User, category, unit, started_at: datetime,
                ended_at: datetime, place: str, description: str, title: str | None = None,
-               person_in_charge: str | None = None) -> ServiceRecord:
-    """A pending record after the overlap check (flush only; activities and help use it)."""
+               person_in_charge: str | None = None, trim_to_cap: bool = False) -> ServiceRecord:
+    """A pending record after the overlap check and the daily cap of the unit's policy (flush
+    only; activities and help use it). `trim_to_cap` shortens the span to what the day allows
+    instead of refusing it."""
     _lock_member(member.id)
     _refuse_overlap(member.id, started_at, ended_at)
     hours_minor = to_minor(hours_between(started_at, ended_at))
     if hours_minor <= 0:
         raise ValidationFailed(errors={"ended_at": [_("The span is too short.")]})
-    rate = categories.rate_on(category, local_date(started_at))
+    day = local_date(started_at)
+    rules = policy.in_force(unit, day)
+    if rules.daily_hours_cap_minor is not None:
+        left = rules.daily_hours_cap_minor - hours_on_day(member.id, day)
+        if hours_minor > left and trim_to_cap and left > 0:
+            # An activity credits what the day still allows.
+            ended_at = started_at + timedelta(hours=left / 100)
+            hours_minor = left
+        elif hours_minor > left:
+            raise DailyCapReached(
+                _("At most %(cap)s hours a day can be recorded here; %(left)s hours are left "
+                  "for %(day)s.", cap=fmt(rules.daily_hours_cap_minor), left=fmt(max(left, 0)),
+                  day=day.isoformat()),
+                errors={"ended_at": [_("At most %(cap)s hours a day can be recorded here.",
+                                       cap=fmt(rules.daily_hours_cap_minor))]})
+    rate = rules.rates[category.id] if category.id in rules.rates \
+        else categories.rate_on(category, day)
     record = ServiceRecord(
         member_id=member.id,
         category_id=category.id,
@@ -131,6 +150,17 @@ def add_record(*, member: User, actor: User, category, unit, started_at: datetim
     db.session.add(record)
     db.session.flush()
     return record
+
+
+def hours_on_day(member_id: int, day: date) -> int:
+    """Hours (minor units) of a member's pending and approved records starting on a local day."""
+    start = start_of_day(day)
+    return db.session.scalar(
+        select(func.coalesce(func.sum(ServiceRecord.hours_minor), 0)).where(
+            ServiceRecord.member_id == member_id,
+            ServiceRecord.status.in_(("pending", "approved")),
+            ServiceRecord.started_at >= start,
+            ServiceRecord.started_at < start + timedelta(days=1))) or 0
 
 
 def _lock_member(member_id: int) -> None:
@@ -173,7 +203,7 @@ def _approve_one(record: ServiceRecord, reviewer: User) -> None:
         raise SelfApproval()
     access.require_reach(reviewer, record.org_unit)
     check_transition(record.status, "approved")
-    rate = categories.rate_on(record.category, local_date(record.started_at))
+    rate = policy.rate_for(record.org_unit, record.category, local_date(record.started_at))
     points = points_for(record.hours_minor, rate)
     now = utcnow()
     changed = db.session.execute(

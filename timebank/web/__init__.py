@@ -11,7 +11,8 @@ from timebank.models import User
 
 # Blueprints of the web surface, in registration order. Each module exposes `bp`.
 WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "neighbours",
-               "recognition", "boards")
+               "recognition", "boards", "shop", "reports", "imports", "settlements", "audit",
+               "policy")
 
 
 @login_manager.user_loader

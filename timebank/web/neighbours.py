@@ -34,7 +34,8 @@ from wtforms.validators import (
 from timebank.errors import DomainError, Forbidden, InsufficientPoints, NotFound
 from timebank.extensions import db
 from timebank.models import User
-from timebank.models.helping import HELP_STATUSES, TRANSFER_MODES
+from timebank.models.helping import HELP_STATUSES
+from timebank.models.policy import TRANSFER_MODES
 from timebank.models.user import MEMBER_ROLES
 from timebank.privacy import mask_phone
 from timebank.services import access, audit, helping, ledger, org, users
