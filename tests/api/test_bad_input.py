@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -330,3 +331,38 @@ def test_wrong_orders_are_refused_and_hold_nothing(app, api, world, change):
                                json=change))
     assert api.balance(world.vol_a) == "20.00"
     assert api.get(f"/api/v1/rewards/{reward['id']}", world.vol_a).get_json()["stock"] == 10
+
+
+# --- points policies ----------------------------------------------------------------------
+
+POLICY_CASES = [
+    {"effective_from": "2001-01-01"}, {"effective_from": "yesterday"},
+    {"effective_from": None}, {"effective_from": "9999-12-31"},
+    {"transfer_mode": "all"}, {"expiry_mode": "rolling"},
+    {"expiry_mode": "rolling", "expiry_months": 0},
+    {"expiry_mode": "rolling", "expiry_months": "6"}, {"daily_hours_cap": "25.00"},
+    {"daily_hours_cap": "0"}, {"daily_hours_cap": "1.001"}, {"per_transfer_limit": "-1"},
+    {"per_transfer_limit": "50.00", "monthly_transfer_limit": "10.00"},
+    {"rates": {"cleanup": "-1.00"}}, {"rates": {"nosuch": "1.00"}}, {"rates": ["cleanup"]},
+    {"rates": {"cleanup": "1e400"}}, {"note": "n" * 501}, {"unknown": 1},
+]
+
+
+@pytest.mark.parametrize("change", POLICY_CASES, ids=range(len(POLICY_CASES)))
+def test_wrong_fields_in_a_points_policy_are_refused(app, api, world, change):
+    tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
+    body = {"effective_from": tomorrow.isoformat(), **change}
+    before = api.get(f"/api/v1/org-units/{world.units['A']}/points-policy",
+                     world.staff_a).get_json()
+    _is_clear_problem(api.post(f"/api/v1/org-units/{world.units['A']}/points-policy",
+                               world.staff_a, json=body))
+    after = api.get(f"/api/v1/org-units/{world.units['A']}/points-policy",
+                    world.staff_a).get_json()
+    assert after == before
+
+
+@pytest.mark.parametrize("path", ["/api/v1/org-units/0/points-policy",
+                                  "/api/v1/org-units/99999999999/points-policy",
+                                  "/api/v1/org-units/abc/points-policy"])
+def test_bad_policy_addresses_are_4xx(api, world, path):
+    _is_clear_problem(api.get(path, world.staff_a))

@@ -6,7 +6,7 @@ Every `/api/v1` rule of the app must be listed here: a new endpoint fails
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -335,6 +335,16 @@ MATRIX = {
         lambda api, w: f"/api/v1/org-units/{w.units['A']}/transfer-policy",
         lambda api, w: {"mode": "family", "per_transfer_limit": "5.00",
                         "monthly_limit": "10.00"}, STAFF_OF_A),
+    ("GET", "/api/v1/org-units/<int:unit_id>/points-policy"): (
+        lambda api, w: f"/api/v1/org-units/{w.units['A1']}/points-policy", None,
+        {**COMMUNITY_A_VIEW, "merchant_a": 200}),
+    ("POST", "/api/v1/org-units/<int:unit_id>/points-policy"): (
+        lambda api, w: f"/api/v1/org-units/{w.units['A']}/points-policy",
+        lambda api, w: {"effective_from": (date.today() + timedelta(days=2)).isoformat(),
+                        "expiry_mode": "end_of_next_year"}, _created(STAFF_OF_A)),
+    ("GET", "/api/v1/users/me/expiring"): (
+        lambda api, w: "/api/v1/users/me/expiring", None,
+        {**ADMIN_ONLY, "admin": 403, "vol_a": 200, "vol_b": 200}),
     # --- recognition: certificates, leaderboards, teams ---
     ("POST", "/api/v1/certificates"): (
         lambda api, w: "/api/v1/certificates",

@@ -17,6 +17,7 @@ def init_api(app: Flask) -> Api:
         ledger,
         merchants,
         org,
+        policy,
         recognition,
         records,
         rewards,
@@ -35,7 +36,7 @@ def init_api(app: Flask) -> Api:
     api.register_field(LocalDateTime, "string", "date-time")
     api.register_field(Text, "string", None)
     for module in (auth, org, users, categories, records, ledger, merchants, activities,
-                   helping, recognition, rewards):
+                   helping, recognition, rewards, policy):
         api.register_blueprint(module.blp, url_prefix="/api/v1")
     install(app)
     return api
