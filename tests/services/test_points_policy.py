@@ -13,7 +13,7 @@ from timebank.errors import DailyCapReached, Forbidden, ValidationFailed
 from timebank.extensions import db
 from timebank.models import AuditEvent, LedgerTransaction, PointsPolicy, User
 from timebank.services import expiry, helping, ledger, merchants, org, policy, records
-from timebank.timeutil import start_of_day, today
+from timebank.timeutil import today
 
 
 def _user(person) -> User:
