@@ -56,7 +56,7 @@ def _board_context() -> dict:
     # "Members" alone is already the staff menu's word, hence a context of its own here.
     group_labels = {"member": pgettext("leaderboard", "Members"), "grid": _("Grids"),
                     "team": _("Volunteer teams")}
-    return {"day_text": _day_text, "month_text": _month_text, "period_labels": PERIOD_LABELS,
+    return {"day_text": day_text, "month_text": _month_text, "period_labels": PERIOD_LABELS,
             "metric_labels": METRIC_LABELS, "group_labels": group_labels,
             "kind_labels": KIND_LABELS}
 
@@ -82,7 +82,7 @@ def _as_day(value) -> date | None:
     return None
 
 
-def _day_text(value) -> str:
+def day_text(value) -> str:
     """2026年11月1日 in Chinese, 2026-11-01 in English."""
     day = _as_day(value)
     if day is None:

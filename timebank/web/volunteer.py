@@ -17,9 +17,10 @@ from timebank.errors import DomainError, OverlappingRecord
 from timebank.extensions import db
 from timebank.models.base import utcnow
 from timebank.models.user import MEMBER_ROLES
-from timebank.services import corrections, ledger, merchants, records, users
+from timebank.services import corrections, expiry, ledger, merchants, records, users
 from timebank.timeutil import local, today, zone
 from timebank.units import fmt
+from timebank.web.boards import day_text
 from timebank.web.common import category_choices, page_arg, roles_required
 
 bp = Blueprint("volunteer", __name__, url_prefix="/me")
@@ -38,6 +39,7 @@ KIND_LABELS = {
     "help_return": _l("Points returned from a request for help"),
     "shop_hold": _l("Points set aside for a points-shop order"),
     "shop_return": _l("Points returned from a cancelled points-shop order"),
+    "expiry": _l("Points expired"),
 }
 STATUS_LABELS = {
     "pending": _l("Waiting for approval"),
@@ -52,7 +54,8 @@ def home():
     summary = users.summary(current_user)
     recent = ledger.member_history(current_user.id, page=1, per_page=5).items
     return render_template("volunteer/home.html", summary=summary, recent=recent,
-                           kinds=KIND_LABELS, local=local)
+                           kinds=KIND_LABELS, local=local, expiring=expiry.upcoming(current_user),
+                           today=today(), day=day_text)
 
 
 @bp.route("/code", methods=["GET", "POST"])
