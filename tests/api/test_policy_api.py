@@ -15,9 +15,10 @@ def _local_today():
     return datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
+@time_machine.travel(datetime(2026, 3, 10, 6, tzinfo=UTC), tick=False)  # 14:00 in Shanghai
 def test_staff_set_a_version_members_below_see_it_in_force_and_the_giving_rule_follows(
         api, world):
-    body = {"effective_from": _local_today().isoformat(), "transfer_mode": "any",
+    body = {"effective_from": "2026-03-10", "transfer_mode": "any",
             "per_transfer_limit": "5.00", "monthly_transfer_limit": "20.00",
             "expiry_mode": "rolling", "expiry_months": 12, "daily_hours_cap": "8.00",
             "rates": {"cleanup": "15.00"}, "note": "2027年度"}

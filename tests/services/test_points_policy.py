@@ -128,9 +128,9 @@ def test_only_staff_in_reach_set_a_policy_and_only_for_a_street_or_community(app
 
 
 def test_the_policy_rate_applies_in_its_community_and_the_category_rate_elsewhere(app, world):
-    with app.app_context():
+    with app.app_context(), _at(datetime(2026, 3, 10, 6, tzinfo=UTC)):  # 14:00 in Shanghai
         _set(world, rates={"cleanup": 2500})
-        start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=5)
+        start = datetime(2026, 3, 10, 1, tzinfo=UTC)
         _serve(world.vol_a, world.staff_a, start=start, hours=2)
         _serve(world.vol_b, world.staff_b, start=start, hours=2)
         assert _balance(world.vol_a) == 5000  # 2 h × 25.00

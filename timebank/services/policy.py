@@ -239,7 +239,7 @@ def set_version(*, actor: User, org_unit_id: int, effective_from: date,
     row = db.session.scalar(
         select(PointsPolicy).where(PointsPolicy.org_unit_id == unit.id,
                                    PointsPolicy.effective_from == effective_from)
-        .with_for_update().execution_options(populate_existing=True))
+        .with_for_update(of=PointsPolicy).execution_options(populate_existing=True))
     row.transfer_mode = transfer_mode
     row.per_transfer_limit_minor = per_transfer_limit_minor
     row.monthly_transfer_limit_minor = monthly_transfer_limit_minor

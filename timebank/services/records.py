@@ -155,12 +155,12 @@ def add_record(*, member: User, actor: User, category, unit, started_at: datetim
 def hours_on_day(member_id: int, day: date) -> int:
     """Hours (minor units) of a member's pending and approved records starting on a local day."""
     start = start_of_day(day)
-    return db.session.scalar(
+    return int(db.session.scalar(
         select(func.coalesce(func.sum(ServiceRecord.hours_minor), 0)).where(
             ServiceRecord.member_id == member_id,
             ServiceRecord.status.in_(("pending", "approved")),
             ServiceRecord.started_at >= start,
-            ServiceRecord.started_at < start + timedelta(days=1))) or 0
+            ServiceRecord.started_at < start + timedelta(days=1))) or 0)
 
 
 def _lock_member(member_id: int) -> None:
