@@ -21,6 +21,7 @@ from timebank.services import (
     merchants,
     org,
     records,
+    rewards,
     teams,
     tx,
     users,
@@ -137,11 +138,13 @@ def seed(*, members: int = 200, seed: int = 2026) -> str:
         neighbourhood = _activities_and_requests(rnd, staff[0], grids[0], [
             p for p in people if communities[0].contains(p.org_unit)], now)
         recognition = _recognition(rnd, staff, communities, people, now)
+        shop = _points_shop(staff, communities, street, admin, people)
 
     return (
         f"demo data: 1 street, {len(communities)} communities, {len(grids)} grids, "
         f"{len(people)} members, {len(shops)} merchants, {record_count} records "
-        f"({pending} pending), {redemptions} redemptions, {neighbourhood}, {recognition}\n"
+        f"({pending} pending), {redemptions} redemptions, {neighbourhood}, {recognition}, "
+        f"{shop}\n"
         f"sign in as admin / staff / volunteer / merchant with password {DEMO_PASSWORD}\n"
         f"(administrator id {admin.id})"
     )
@@ -222,3 +225,49 @@ def _recognition(rnd: random.Random, staff: list[User], communities: list[OrgUni
     for month in ((previous - timedelta(days=1)).replace(day=1), previous):
         flags += sum(1 for o in awards.award_red_flag(month) if o.status == "awarded")
     return f"{team_count} teams, {flags} red flags"
+
+
+# (title, kind, points, stock or None for unlimited, limit per member or None, description)
+SHOP_REWARDS = {
+    "阳光社区": [
+        ("大米 5kg", "goods", 3000, 20, 2, "东北大米，每月兑换日在党群服务中心领取。"),
+        ("理发服务", "service", 1500, 10, 1, "社区理发店师傅上门或到店理发一次。"),
+        ("保温杯", "goods", 2000, 15, None, "304不锈钢保温杯，500毫升。"),
+        ("洗衣液 2kg", "goods", 2500, 0, 2, "本月已兑完，下月补货。"),
+    ],
+    "和谐社区": [
+        ("食用油 1.8L", "goods", 3500, 12, 1, "非转基因大豆油。"),
+        ("家电清洗", "service", 4000, None, 1, "空调或油烟机清洗一次，预约上门。"),
+    ],
+}
+STREET_REWARDS = [
+    ("社区电影票", "goods", 1000, 50, 4, "街道文化中心周末放映，每张一人。"),
+]
+
+
+def _points_shop(staff: list[User], communities: list[OrgUnit], street: OrgUnit, admin: User,
+                 people: list[User]) -> str:
+    """The points shop (积分超市): goods and services in each community and one of the
+    street; the demo volunteer has an order waiting for hand-over and one handed over."""
+    made: list = []
+    for community, clerk in zip(communities, staff, strict=True):
+        for title, kind, cost, stock, limit, text in SHOP_REWARDS.get(community.name, []):
+            made.append(rewards.create_reward(
+                actor=clerk, org_unit_id=community.id, title=title, kind=kind,
+                points_cost_minor=cost, stock=stock, per_member_limit=limit, description=text))
+    for title, kind, cost, stock, limit, text in STREET_REWARDS:
+        made.append(rewards.create_reward(
+            actor=admin, org_unit_id=street.id, title=title, kind=kind, points_cost_minor=cost,
+            stock=stock, per_member_limit=limit, description=text))
+    volunteer, clerk = people[0], staff[0]
+    by_title = {reward.title: reward for reward in made}
+    orders = 0
+    for title, handed_over in (("保温杯", True), ("大米 5kg", False)):
+        reward = by_title[title]
+        if users.summary(volunteer).balance * 100 < reward.points_cost_minor:
+            continue
+        placed = rewards.place_order(actor=volunteer, reward_id=reward.id, quantity=1)
+        if handed_over:
+            rewards.fulfil(actor=clerk, order_id=placed.id)
+        orders += 1
+    return f"{len(made)} rewards in the points shop, {orders} orders"

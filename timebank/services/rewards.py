@@ -89,11 +89,12 @@ UNSET = object()
 
 def update_reward(*, actor: User, reward_id: int, title: str | None = None,
                   description: str | None = None, points_cost_minor: int | None = None,
-                  stock=UNSET, per_member_limit=UNSET, is_active: bool | None = None) -> Reward:
+                  stock=UNSET, per_member_limit=UNSET, is_active: bool | None = None,
+                  kind: str | None = None) -> Reward:
     """Change a reward; a new price applies to orders from now on, never to placed ones."""
     tx.begin_write()
     reward = managed_reward(actor, reward_id)
-    values = _check_fields(title=title, kind=None, description=description,
+    values = _check_fields(title=title, kind=kind, description=description,
                            points_cost_minor=points_cost_minor,
                            stock=None if stock is UNSET else stock,
                            per_member_limit=None if per_member_limit is UNSET
@@ -158,6 +159,25 @@ def _ordered_so_far(reward_id: int, member_id: int) -> int:
         select(func.coalesce(func.sum(RewardOrder.quantity), 0))
         .where(RewardOrder.reward_id == reward_id, RewardOrder.member_id == member_id,
                RewardOrder.status.in_(("reserved", "fulfilled")))) or 0
+
+
+def ordered_counts(member_id: int, reward_ids: list[int]) -> dict[int, int]:
+    """How many of each reward the member holds or has received (what counts for the limit)."""
+    if not reward_ids:
+        return {}
+    rows = db.session.execute(
+        select(RewardOrder.reward_id, func.sum(RewardOrder.quantity))
+        .where(RewardOrder.member_id == member_id, RewardOrder.reward_id.in_(reward_ids),
+               RewardOrder.status.in_(("reserved", "fulfilled")))
+        .group_by(RewardOrder.reward_id))
+    return {reward_id: int(total or 0) for reward_id, total in rows}
+
+
+def held_points(member_id: int) -> int:
+    """Points (hundredths) of the member's orders still waiting for hand-over."""
+    return db.session.scalar(
+        select(func.coalesce(func.sum(RewardOrder.points_minor), 0))
+        .where(RewardOrder.member_id == member_id, RewardOrder.status == "reserved")) or 0
 
 
 def place_order(*, actor: User, reward_id: int, quantity: int) -> RewardOrder:
