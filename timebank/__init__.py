@@ -28,7 +28,10 @@ class JSONProvider(DefaultJSONProvider):
 
 
 class IdConverter(IntegerConverter):
-    """`<int:…>` ids fit the INTEGER id columns: a huge id is a 404, not a database error."""
+    """`<int:…>` ids fit the INTEGER id columns: a huge id is a 404, not a database error.
+    Only ASCII digits: `/x/١٢` is no address rather than item 12."""
+
+    regex = r"[0-9]+"
 
     def __init__(self, url_map, *args, **kwargs):
         kwargs.setdefault("max", 2**31 - 1)
