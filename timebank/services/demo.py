@@ -20,13 +20,14 @@ from timebank.services import (
     helping,
     merchants,
     org,
+    policy,
     records,
     rewards,
     teams,
     tx,
     users,
 )
-from timebank.timeutil import zone
+from timebank.timeutil import today, zone
 
 DEMO_PASSWORD = "demo-pass-2026"
 SURNAMES = (
@@ -173,8 +174,13 @@ def _activities_and_requests(rnd: random.Random, clerk: User, grid: OrgUnit,
     for member in members[:6]:
         activities.sign_up(running.id, actor=member)
         activities.sign_up(coming.id, actor=member)
-    helping.set_policy(actor=clerk, org_unit_id=org.community_of(grid).id, mode="family",
-                       per_transfer_limit_minor=5000, monthly_limit_minor=20000)
+    # The community's points policy: family gifts, points kept until the end of the next
+    # year, at most ten hours a day.
+    policy.set_version(actor=clerk, org_unit_id=org.community_of(grid).id,
+                       effective_from=today(), transfer_mode="family",
+                       per_transfer_limit_minor=5000, monthly_transfer_limit_minor=20000,
+                       expiry_mode="end_of_next_year", daily_hours_cap_minor=1000,
+                       note="居民议事会决议")
     needs = [("帮忙买菜送上楼", "腿脚不便，需要有人帮忙买菜。"),
              ("陪同去社区医院", "周三上午复查，需要有人陪同。"),
              ("修理漏水的水龙头", "厨房水龙头一直滴水。")]
