@@ -29,3 +29,12 @@ def mask_phone(phone: str | None) -> str:
     if len(phone) < 7:
         return "*" * len(phone)
     return phone[:3] + "*" * (len(phone) - 7) + phone[-4:]
+
+
+def mask_id_number(number: str | None) -> str:
+    """11010519491231002X → 110105********002X: the area code and the last four only."""
+    if not number:
+        return ""
+    if len(number) < 10:
+        return "*" * len(number)
+    return number[:6] + "*" * (len(number) - 10) + number[-4:]

@@ -10,9 +10,11 @@ from datetime import timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from timebank import idnumber
 from timebank.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from timebank.extensions import db
 from timebank.models import ApiToken, Merchant, OrgUnit, ServiceRecord, User, UserRole
@@ -23,12 +25,64 @@ from timebank.units import from_minor
 
 STAR_THRESHOLDS_HOURS = tuple(t // 100 for t in stats.STAR_THRESHOLDS_MINOR)
 MIN_PASSWORD_LENGTH = 8
+MAX_PARTY_UNIT = 100
+ID_NUMBER_ERRORS = {
+    "format": _l("An ID number has 18 characters: 17 digits, then a digit or X."),
+    "birth_date": _l("The birth date in this ID number is not a real date."),
+    "checksum": _l("The last character of this ID number does not match; please check it."),
+}
 # A hash to check against when the username is unknown, so timing does not tell.
 _DUMMY_HASH = generate_password_hash("timing-equaliser")
 
 
 def hash_password(password: str) -> str:
     return generate_password_hash(password)  # scrypt, a memory-hard function
+
+
+def locked_password_hash() -> str:
+    """A hash of a random secret nobody is told: the account exists but cannot sign in yet."""
+    return hash_password(secrets.token_urlsafe(32))
+
+
+# --- the party and ID fields ------------------------------------------------------------
+
+
+def id_number_taken_message() -> str:
+    return _("This ID number belongs to another member.")
+
+
+def clean_id_number(raw: str | None) -> str | None:
+    """The normalised ID number (None when empty), or a field error saying what is wrong."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return idnumber.validate(raw)
+    except idnumber.InvalidIdNumber as err:
+        raise ValidationFailed(errors={"id_number": [str(ID_NUMBER_ERRORS[err.reason])]}) \
+            from None
+
+
+def _check_id_number_free(number: str | None, *, user_id: int | None = None) -> None:
+    if number is None:
+        return
+    query = select(User.id).where(User.id_number == number)
+    if user_id is not None:
+        query = query.where(User.id != user_id)
+    if db.session.scalar(query) is not None:
+        message = id_number_taken_message()
+        raise AlreadyExists(message, errors={"id_number": [message]})
+
+
+def clean_party(is_party_member: bool, party_unit: str | None) -> str | None:
+    """The party unit to keep: only a party member has one, at most 100 characters."""
+    unit = (party_unit or "").strip() or None
+    if unit is not None and len(unit) > MAX_PARTY_UNIT:
+        raise ValidationFailed(errors={"party_unit": [
+            _("At most %(n)d characters.", n=MAX_PARTY_UNIT)]})
+    if unit is not None and not is_party_member:
+        raise ValidationFailed(errors={"party_unit": [
+            _("Only a party member has a party unit.")]})
+    return unit
 
 
 def add_user(
@@ -41,12 +95,23 @@ def add_user(
     phone: str | None = None,
     merchant_id: int | None = None,
     password_hash: str | None = None,
+    is_party_member: bool = False,
+    party_unit: str | None = None,
+    id_number: str | None = None,
 ) -> User:
     """Insert a user with roles and a points account; flushes only.
 
     `password_hash` lets a bulk loader hash one shared password once.
     """
     errors: dict[str, list[str]] = {}
+    try:
+        id_number = clean_id_number(id_number)
+    except ValidationFailed as err:
+        errors.update(err.errors or {})
+    try:
+        party_unit = clean_party(bool(is_party_member), party_unit)
+    except ValidationFailed as err:
+        errors.update(err.errors or {})
     roles = sorted(set(roles))
     if not roles or any(r not in ROLES for r in roles):
         errors["roles"] = [_("Choose one or more of: %(roles)s.", roles=", ".join(ROLES))]
@@ -65,6 +130,7 @@ def add_user(
         raise AlreadyExists(_("This username is taken."))
     if phone and db.session.scalar(select(User.id).where(User.phone == phone)) is not None:
         raise AlreadyExists(_("This phone number is already registered."))
+    _check_id_number_free(id_number)
     user = User(
         username=username,
         password_hash=password_hash or hash_password(password),
@@ -73,12 +139,56 @@ def add_user(
         org_unit_id=org_unit_id,
         merchant_id=merchant_id,
         role_rows=[UserRole(role=r) for r in roles],
+        is_party_member=bool(is_party_member),
+        party_unit=party_unit,
+        id_number=id_number,
     )
     db.session.add(user)
     db.session.flush()
     ledger.open_member_account(user)
     db.session.flush()
     return user
+
+
+@dataclass(frozen=True)
+class NewMember:
+    """One volunteer or gridworker for `add_members`, already checked by the caller."""
+
+    username: str
+    display_name: str
+    org_unit_id: int
+    roles: tuple[str, ...]
+    phone: str | None = None
+    is_party_member: bool = False
+    party_unit: str | None = None
+    id_number: str | None = None
+
+
+def add_members(members: list[NewMember], *, password_hash: str) -> list[User]:
+    """Insert many members, each with their roles and points account; flushes only.
+
+    The caller has checked every value and that usernames, phones and ID numbers are free
+    (in bulk); the unique constraints still guard against anyone added meanwhile.
+    """
+    if any(not m.roles or any(r not in MEMBER_ROLES for r in m.roles) for m in members):
+        raise ValidationFailed(errors={"roles": [
+            _("Choose one or more of: %(roles)s.", roles=", ".join(MEMBER_ROLES))]})
+    created = [
+        User(
+            username=m.username, password_hash=password_hash, display_name=m.display_name,
+            phone=m.phone, org_unit_id=m.org_unit_id,
+            role_rows=[UserRole(role=r) for r in sorted(set(m.roles))],
+            is_party_member=m.is_party_member, party_unit=m.party_unit,
+            id_number=m.id_number,
+        )
+        for m in members
+    ]
+    db.session.add_all(created)
+    db.session.flush()
+    for user in created:
+        ledger.open_member_account(user)
+    db.session.flush()
+    return created
 
 
 def create_user(*, actor: User, **fields) -> User:
@@ -215,7 +325,8 @@ def set_large_font(user: User, *, enabled: bool) -> None:
 PHONE_PATTERN = re.compile(r"^\+?[0-9]{5,19}$")
 MAX_DISPLAY_NAME = 100
 MAX_SEARCH = 100
-EDITABLE_FIELDS = ("display_name", "phone", "org_unit_id", "roles")
+EDITABLE_FIELDS = ("display_name", "phone", "org_unit_id", "roles", "is_party_member",
+                   "party_unit", "id_number")
 
 
 def units_in_reach(actor: User, kinds: tuple[str, ...] | None = None) -> list[tuple[OrgUnit, str]]:
@@ -281,7 +392,8 @@ def _check_roles(actor: User, member: User, roles: list[str]) -> list[str]:
 
 
 def update_member(actor: User, member_id: int, **changes) -> User:
-    """Change a member's name, phone, home unit or roles; their history stays theirs."""
+    """Change a member's name, phone, home unit, roles, party membership or ID number (an
+    empty ID number removes it); their history stays theirs."""
     tx.begin_write()
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
@@ -302,6 +414,23 @@ def update_member(actor: User, member_id: int, **changes) -> User:
         ) is not None:
             raise AlreadyExists(_("This phone number is already registered."))
         member.phone = phone
+    if "is_party_member" in changes or "party_unit" in changes:
+        is_party = bool(changes.get("is_party_member", member.is_party_member))
+        try:
+            member.party_unit = clean_party(is_party, changes.get("party_unit",
+                                                                  member.party_unit))
+        except ValidationFailed as err:
+            errors.update(err.errors or {})
+        member.is_party_member = is_party
+    if "id_number" in changes:
+        try:
+            number = clean_id_number(changes["id_number"])
+        except ValidationFailed as err:
+            errors.update(err.errors or {})
+        else:
+            # Asked before the member changes: a flush of a taken number would fail.
+            _check_id_number_free(number, user_id=member.id)
+            member.id_number = number
     if errors:
         raise ValidationFailed(errors=errors)
     if "org_unit_id" in changes:

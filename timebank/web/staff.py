@@ -11,6 +11,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from marshmallow import ValidationError as SchemaError
 from wtforms import (
+    BooleanField,
     DateField,
     PasswordField,
     SelectField,
@@ -31,7 +32,7 @@ from wtforms.validators import (
 from timebank.errors import DomainError
 from timebank.extensions import db
 from timebank.models.user import MEMBER_ROLES, ROLES
-from timebank.privacy import mask_phone
+from timebank.privacy import mask_id_number, mask_phone
 from timebank.schemas.types import MinorUnits
 from timebank.services import categories, corrections, merchants, records, users
 from timebank.timeutil import today
@@ -78,7 +79,8 @@ ROLE_LABELS = {
 
 @bp.context_processor
 def _desk_context() -> dict:
-    return {"mask_phone": mask_phone, "role_labels": ROLE_LABELS}
+    return {"mask_phone": mask_phone, "mask_id_number": mask_id_number,
+            "role_labels": ROLE_LABELS}
 
 
 # --- shared parsing helpers ------------------------------------------------------------
@@ -264,6 +266,16 @@ class MemberEditForm(FlaskForm):
                               validators=[InputRequired(_l("Choose the grid."))])
     roles = SelectMultipleField(_l("Roles"), validators=[
         DataRequired(_l("Choose at least one role."))])
+    is_party_member = BooleanField(_l("Party member"))
+    party_unit = StringField(_l("Party unit"), validators=[
+        Optional(), Length(max=users.MAX_PARTY_UNIT)])
+    # Never shown again once saved: the page says only the masked number (see the template).
+    id_number = StringField(_l("Resident ID number"), validators=[Optional(), Length(max=30)])
+    remove_id_number = BooleanField(_l("Remove the ID number"))
+
+    def party_fields(self) -> dict:
+        return {"is_party_member": self.is_party_member.data,
+                "party_unit": (self.party_unit.data or "").strip() or None}
 
 
 class MemberNewForm(MemberEditForm):
@@ -310,7 +322,8 @@ def member_new():
                 actor=current_user, username=form.username.data.strip(),
                 password=form.password.data, display_name=form.display_name.data.strip(),
                 roles=form.roles.data, org_unit_id=form.org_unit_id.data,
-                phone=(form.phone.data or "").strip() or None)
+                phone=(form.phone.data or "").strip() or None,
+                id_number=(form.id_number.data or "").strip() or None, **form.party_fields())
         except DomainError as err:
             place_domain_error(form, err)
         else:
@@ -329,12 +342,19 @@ def member_edit(member_id: int):
     form.roles.choices = _role_choices()
     if request.method == "GET":
         form.roles.data = member.roles
+        form.id_number.data = ""  # the number on file is only ever shown masked
     if form.validate_on_submit():
+        changes = form.party_fields()
+        typed_id = (form.id_number.data or "").strip()
+        if form.remove_id_number.data:
+            changes["id_number"] = None
+        elif typed_id:
+            changes["id_number"] = typed_id  # left empty: the number on file is kept
         try:
             users.update_member(
                 current_user, member.id, display_name=form.display_name.data,
                 phone=form.phone.data, org_unit_id=form.org_unit_id.data,
-                roles=form.roles.data)
+                roles=form.roles.data, **changes)
         except DomainError as err:
             place_domain_error(form, err)
         else:
