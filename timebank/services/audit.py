@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Select, or_, select
+from datetime import date, timedelta
 
+from sqlalchemy import Select, and_, case, or_, select
+
+from timebank.errors import Forbidden
 from timebank.extensions import db
 from timebank.models import AuditEvent, User
+from timebank.services import access
+from timebank.timeutil import start_of_day
 
 
 def record(actor: User | None, action: str, subject_type: str, subject_id: int | None, *,
@@ -39,3 +44,48 @@ def events_of_member(member_id: int) -> Select:
             .where(or_(AuditEvent.actor_id == member_id,
                        AuditEvent.on_behalf_of_id == member_id))
             .order_by(AuditEvent.id.desc()))
+
+
+def concerned_member_id():
+    """The member an event is about: the one acted for (代办), else the user who is its
+    subject, else whoever acted."""
+    return case(
+        (AuditEvent.on_behalf_of_id.is_not(None), AuditEvent.on_behalf_of_id),
+        (AuditEvent.subject_type == "user", AuditEvent.subject_id),
+        else_=AuditEvent.actor_id,
+    )
+
+
+def events_in_reach(actor: User, *, action: str | None = None, actor_id: int | None = None,
+                    member_id: int | None = None, date_from: date | None = None,
+                    date_to: date | None = None) -> Select:
+    """The audit trail as the actor may read it, newest first.
+
+    Administrators read everything. Staff read the events of units in their subtree; an
+    event recorded without a unit is theirs when the member it is about (see
+    `concerned_member_id`) lives in their subtree. Nobody else reads the trail.
+    Filters: `action` is a prefix ('activity' finds 'activity.close'), `member_id` matches
+    the one who acted or the one acted for, dates are local days, both inclusive.
+    """
+    query = select(AuditEvent)
+    if not access.is_admin(actor):
+        if not actor.has_role("staff"):
+            raise Forbidden()
+        units = access.subtree_ids(actor.org_unit)
+        members = select(User.id).where(User.org_unit_id.in_(units))
+        query = query.where(or_(
+            AuditEvent.org_unit_id.in_(units),
+            and_(AuditEvent.org_unit_id.is_(None), concerned_member_id().in_(members)),
+        ))
+    if action:
+        query = query.where(AuditEvent.action.startswith(action, autoescape=True))
+    if actor_id is not None:
+        query = query.where(AuditEvent.actor_id == actor_id)
+    if member_id is not None:
+        query = query.where(or_(AuditEvent.actor_id == member_id,
+                                AuditEvent.on_behalf_of_id == member_id))
+    if date_from is not None:
+        query = query.where(AuditEvent.at >= start_of_day(date_from))
+    if date_to is not None:
+        query = query.where(AuditEvent.at < start_of_day(date_to + timedelta(days=1)))
+    return query.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 from datetime import date, timedelta
 
@@ -18,14 +16,16 @@ from wtforms.validators import InputRequired, NumberRange
 from timebank.errors import DomainError
 from timebank.extensions import db
 from timebank.privacy import mask_name
-from timebank.services import merchants
-from timebank.timeutil import local, today
+from timebank.services import merchants, settlements
+from timebank.services.spreadsheets import XLSX_MIMETYPE, to_csv, to_xlsx
+from timebank.timeutil import today
 from timebank.units import fmt
-from timebank.web.common import roles_required
+from timebank.web.common import page_arg, roles_required
 
 bp = Blueprint("merchant", __name__, url_prefix="/till")
 
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
+STATEMENT_LINES_PER_PAGE = 100
 
 
 def _merchant_id() -> int:
@@ -108,47 +108,45 @@ def _month_arg() -> tuple[date, date, str]:
     return first, last, first.strftime("%Y-%m")
 
 
-def _per_offer(items) -> list[tuple[str, int, int]]:
-    """(offer title, count, points) of the completed redemptions, largest first."""
-    totals: dict[str, list[int]] = {}
-    for item in items:
-        if item.status == "completed":
-            entry = totals.setdefault(item.offer.title, [0, 0])
-            entry[0] += 1
-            entry[1] += item.points_minor
-    return sorted(((t, c, p) for t, (c, p) in totals.items()), key=lambda row: -row[2])
+def _month_statement() -> settlements.MonthStatement:
+    first, _last, _month = _month_arg()
+    return settlements.month_statement(current_user, _merchant_id(), first)
 
 
 @bp.get("/statement")
 @roles_required("merchant")
 def statement():
-    first, last, month = _month_arg()
-    result = merchants.statement(actor=current_user, merchant_id=_merchant_id(),
-                                 date_from=first, date_to=last)
-    previous = (first - timedelta(days=1)).strftime("%Y-%m")
-    following = (last + timedelta(days=1)).strftime("%Y-%m")
-    return render_template("merchant/statement.html", statement=result, month=month,
-                           per_offer=_per_offer(result.items), previous=previous,
-                           following=following if last < today() else None)
+    """The month's figures net of refunds, by offer, every redemption, and its settlement."""
+    result = _month_statement()
+    lines = db.paginate(settlements.redemptions_query(result), page=page_arg(),
+                        per_page=STATEMENT_LINES_PER_PAGE, error_out=False)
+    previous = settlements.month_label(settlements.previous_month(result.first))
+    following = settlements.next_month(result.first)
+    return render_template(
+        "merchant/statement.html", statement=result, month=result.month, lines=lines,
+        previous=previous,
+        following=settlements.month_label(following) if following <= today() else None,
+        settled_months=settlements.settlements_of(current_user, result.merchant.id))
+
+
+def _statement_file(fmt_: str) -> Response:
+    result = _month_statement()
+    sheets = settlements.statement_sheets(current_user, result)
+    if fmt_ == "xlsx":
+        body, mimetype = to_xlsx(sheets), XLSX_MIMETYPE
+    else:
+        body, mimetype = to_csv(sheets), "text/csv; charset=utf-8"
+    return Response(body, mimetype=mimetype, headers={
+        "Content-Disposition": f"attachment; filename=statement-{result.month}.{fmt_}"})
 
 
 @bp.get("/statement.csv")
 @roles_required("merchant")
 def statement_csv():
-    first, last, month = _month_arg()
-    result = merchants.statement(actor=current_user, merchant_id=_merchant_id(),
-                                 date_from=first, date_to=last)
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([_("Time"), _("Offer"), _("Points"), _("Member"), _("Status")])
-    statuses = {"completed": _("Completed"), "refunded": _("Refunded")}
-    for item in result.items:
-        writer.writerow([local(item.created_at).strftime("%Y-%m-%d %H:%M"), item.offer.title,
-                         fmt(item.points_minor), mask_name(item.member.display_name),
-                         statuses.get(item.status, item.status)])
-    writer.writerow([])
-    writer.writerow([_("Redemptions"), result.count, _("Points"),
-                     fmt(result.points_total_minor)])
-    return Response("\ufeff" + out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition":
-                             f"attachment; filename=statement-{month}.csv"})
+    return _statement_file("csv")
+
+
+@bp.get("/statement.xlsx")
+@roles_required("merchant")
+def statement_xlsx():
+    return _statement_file("xlsx")
