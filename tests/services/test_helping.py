@@ -417,9 +417,9 @@ def test_policy_is_inherited_from_the_nearest_unit_and_set_only_by_staff_in_reac
                                             ("A", "any", 200, 100, "per_transfer_limit")):
         error = _refused(ValidationFailed, _policy, world, unit, mode, per, monthly)
         assert field in error.errors
-    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "transfer_policy.set")
+    event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "points_policy.set")
                               .order_by(AuditEvent.id.desc()).limit(1))
-    assert event.actor_id == world.staff_a.id and event.details["mode"] == "off"
+    assert event.actor_id == world.staff_a.id and event.details["transfer_mode"] == "off"
 
 
 def test_transfers_are_refused_while_the_policy_is_off(ctx, world):
