@@ -65,7 +65,6 @@ ACTION_LABELS = {
     "team.set_leader": _l("Team leader set"),
     "transfer.create": _l("Points given"),
     "transfer_policy.set": _l("Giving policy changed"),
-    "points_policy.set": _l("Points policy changed"),
 }
 SUBJECT_LABELS = {
     "activity": _l("Activity"),
