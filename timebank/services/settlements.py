@@ -27,7 +27,7 @@ from timebank.extensions import db
 from timebank.models import Merchant, MerchantSettlement, Offer, Redemption, User
 from timebank.privacy import mask_name
 from timebank.services import access, audit, merchants, tx
-from timebank.services.spreadsheets import Sheet
+from timebank.services.spreadsheet import Sheet
 from timebank.timeutil import local, start_of_day, today
 from timebank.units import from_minor
 

@@ -17,7 +17,7 @@ from timebank.errors import DomainError
 from timebank.extensions import db
 from timebank.privacy import mask_name
 from timebank.services import merchants, settlements
-from timebank.services.spreadsheets import XLSX_MIMETYPE, to_csv, to_xlsx
+from timebank.services.spreadsheet import XLSX_MIMETYPE, to_csv, to_xlsx
 from timebank.timeutil import today
 from timebank.units import fmt
 from timebank.web.common import page_arg, roles_required

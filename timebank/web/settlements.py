@@ -16,7 +16,7 @@ from wtforms.validators import AnyOf, Length, Optional
 from timebank.errors import DomainError, Forbidden, NotFound
 from timebank.extensions import db
 from timebank.services import access, settlements
-from timebank.services.spreadsheets import CSV_MIMETYPE, XLSX_MIMETYPE, to_csv, to_xlsx
+from timebank.services.spreadsheet import CSV_MIMETYPE, XLSX_MIMETYPE, to_csv, to_xlsx
 from timebank.timeutil import today
 from timebank.units import fmt
 from timebank.web.common import error_page, flash_form_errors, page_arg, roles_required
