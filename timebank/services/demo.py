@@ -51,6 +51,9 @@ class DatabaseNotEmpty(DomainError):
     status = 409
 
 
+PARTY_UNITS = ("区教育局机关党支部", "市第一医院党委", "区税务局党支部", "幸福小学党支部")
+
+
 def seed(*, members: int = 200, seed: int = 2026) -> str:
     """Fill an empty database; everything goes through the same services as the app."""
     if db.session.scalar(select(func.count(User.id))) or db.session.scalar(
@@ -103,6 +106,10 @@ def seed(*, members: int = 200, seed: int = 2026) -> str:
             name = rnd.choice(SURNAMES) + given
             roles = ["gridworker"] if n % 10 == 0 else ["volunteer"]
             people.append(person(f"member{n + 1:04d}", name, roles, rnd.choice(grids)))
+        # Some members are in-service party members reporting to their home community.
+        for member in people[1::7]:
+            member.is_party_member = True
+            member.party_unit = rnd.choice(PARTY_UNITS)
 
         now = utcnow().astimezone(zone())
         record_count = pending = 0
