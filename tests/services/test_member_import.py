@@ -205,6 +205,13 @@ def test_several_errors_of_one_row_are_all_listed(ctx, world):
                                  "role_unknown", "party_unknown", "username_invalid"]}
 
 
+def test_a_grid_written_in_digits_int_cannot_read_is_unknown_not_a_crash(ctx, world):
+    """Review: '፩' (Ethiopic one) passed isdigit() and int() failed: a 500 on upload."""
+    data = _csv([["王五", "13812345678", "፩", "", "", "", "", ""]])
+    batch = member_import.preview(_user(world.staff_a), world.units["A"], "l.csv", data)
+    assert _codes(batch) == {2: ["grid_unknown"]}
+
+
 def test_a_grid_name_used_in_two_communities_is_ambiguous_for_the_street(ctx, world):
     data = _csv([["王五", "13812345678", "第一网格", "", "", "", "", ""],
                  ["赵六", "13812345679", str(world.units["B1"]), "", "", "", "", ""]])

@@ -273,3 +273,24 @@ def test_the_expire_command_reports_and_a_second_run_changes_nothing(app, world)
     with app.app_context():
         assert _balance(world.vol_a) == 0
         assert ledger.verify().ok
+
+
+def test_a_refund_after_the_last_day_does_not_renew_points_that_have_expired(app, world):
+    """Review: a refund (or a cancelled shop order) undoes the spending; it is no fresh lot,
+    or spending and refunding would keep points from ever expiring."""
+    with app.app_context():
+        _version(world.units["A"], date(2024, 1, 1), transfer_mode="off",
+                 expiry_mode="rolling", expiry_months=1)
+        with _at(datetime(2025, 3, 15, 4, tzinfo=UTC)):
+            _serve(world.vol_a, world.staff_a, start=datetime(2025, 3, 14, 1, tzinfo=UTC))
+        with _at(datetime(2025, 4, 10, 4, tzinfo=UTC)):  # the lot lasts to 13 April
+            code = merchants.issue_code(member=_user(world.vol_a), ttl_seconds=120)
+            spent = merchants.redeem(actor=_user(world.merchant_a), code=code.code,
+                                     offer_id=world.offers["OA"])
+        with _at(datetime(2025, 4, 20, 4, tzinfo=UTC)):
+            merchants.refund(spent.id, actor=_user(world.staff_a))
+            assert _balance(world.vol_a) == 2000
+            result = expiry.expire(date(2025, 4, 20))
+            assert result.points_minor == 2000
+            assert _balance(world.vol_a) == 0
+        assert ledger.verify().ok

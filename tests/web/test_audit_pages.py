@@ -177,6 +177,8 @@ def test_a_user_name_outside_reach_is_not_looked_up(web, world, trail):
     "member=0", "member=-3", "actor=%00", "from=2024-13-01", "to=yesterday", "from=1899-01-01",
     "from=2024-03-09&to=2024-03-01", "page=abc", "page=-2", "page=99999999", "from=" + "9" * 5000,
     "member=" + "x" * 5000,
+    # Review: digits int() cannot read ('²', Ethiopic one) were a 500.
+    "actor=%C2%B2", "member=%E1%8D%A9",
 ])
 def test_bad_filters_are_told_and_ignored(web, world, trail, query):
     web.login(world.staff_a)

@@ -1,8 +1,11 @@
 """Expiring points, as each community's policy says.
 
-Every credit to a member's account (earned, given, returned, refunded) is a lot that lasts
-until the expiry day the policy in force on the day of the credit gives it (or for ever). The
-points spent so far are taken from the lots that expire soonest. As of a day T, what a member
+Every credit to a member's account (earned, given) is a lot that lasts until the expiry day
+the policy in force on the day of the credit gives it (or for ever). The points spent so far
+are taken from the lots that expire soonest. A credit that reverses a debit (a cancelled shop
+order, a refunded redemption) is no new lot: with the debit it undoes, it is as if neither
+happened, so the points come back into the lots they were taken from (otherwise ordering and
+cancelling would renew points about to expire, again and again). As of a day T, what a member
 holds beyond the lots still valid on T has expired:
 
     due(T) = max(0, balance − Σ lots valid on T)
@@ -78,7 +81,8 @@ def lots(account: Account, unit: OrgUnit, rules: _Rules | None = None) -> list[L
     for amount, created_at in db.session.execute(
             select(Posting.amount_minor, LedgerTransaction.created_at)
             .join(LedgerTransaction, Posting.transaction_id == LedgerTransaction.id)
-            .where(Posting.account_id == account.id, Posting.amount_minor > 0)
+            .where(Posting.account_id == account.id, Posting.amount_minor > 0,
+                   LedgerTransaction.reverses_id.is_(None))
             .order_by(Posting.id)):
         day = local_date(created_at)
         found.append(Lot(day, amount, rules.expiry(unit, day)))

@@ -395,7 +395,7 @@ def _clean_row(values: dict[str, str], import_id: int, line: int, unit: OrgUnit,
             grid = named[0]
         elif len(named) > 1:
             errors.append({"field": "grid", "code": "grid_ambiguous"})
-        elif key.isdigit() and len(key) < 11 and int(key) in grids_by_id:
+        elif key.isascii() and key.isdigit() and len(key) < 11 and int(key) in grids_by_id:
             grid = grids_by_id[int(key)]
         else:
             errors.append({"field": "grid", "code": "grid_unknown"})

@@ -150,7 +150,7 @@ def _person(name: str) -> tuple[int | None, str]:
     raw = request.args.get(name, "").strip()
     if not raw:
         return None, ""
-    if raw.isdigit() and len(raw) < 11 and 0 < int(raw) <= MAX_ID:
+    if raw.isascii() and raw.isdigit() and len(raw) < 11 and 0 < int(raw) <= MAX_ID:
         return int(raw), raw
     if len(raw) <= _USERNAME_MAX and "\x00" not in raw:
         person = db.session.scalar(select(User).where(User.username == raw))
