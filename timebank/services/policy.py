@@ -270,6 +270,7 @@ def set_version(*, actor: User, org_unit_id: int, effective_from: date,
 def set_transfers(*, actor: User, org_unit_id: int, mode: str, per_transfer_limit_minor: int,
                   monthly_limit_minor: int) -> PointsPolicy:
     """Change only the giving rule, from today on, keeping the rest of the policy in force."""
+    tx.begin_write()  # read what is kept inside the same write transaction
     unit = org.get_unit(org_unit_id)
     current = in_force(unit)
     codes = {c.id: c.code for c in categories.all_categories()}
