@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date
 
 from flask import Blueprint, flash, render_template, request, url_for
 from flask_babel import gettext as _
@@ -16,13 +15,12 @@ from timebank.extensions import db
 from timebank.models import AuditEvent, OrgUnit, User
 from timebank.services import access, audit
 from timebank.units import fmt
-from timebank.web.common import has_endpoint, page_arg, roles_required
+from timebank.web.common import day_arg, has_endpoint, page_arg, roles_required
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 
 PER_PAGE = 50
 MAX_ID = 2**31 - 1
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 _ACTION = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 _USERNAME_MAX = 64
 
@@ -129,21 +127,6 @@ def _audit_context() -> dict:
 # --- filters -------------------------------------------------------------------------------
 
 
-def _day(name: str, label: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw) if len(raw) == 10 else None
-    except ValueError:
-        day = None
-    if day is None or not FIRST_DAY <= day <= LAST_DAY:
-        flash(_("%(field)s is not a valid date (YYYY-MM-DD); it was ignored.", field=label),
-              "warning")
-        return None
-    return day
-
-
 def _person(name: str) -> tuple[int | None, str]:
     """A person by number or user name; a name is looked up only among people the viewer
     may see, so the filter tells nothing about anyone else."""
@@ -176,7 +159,7 @@ def _filters() -> tuple[dict, dict]:
     member_id, raw = _person("member")
     if member_id is not None:
         chosen["member_id"], shown["member"] = member_id, raw
-    day_from, day_to = _day("from", _("From")), _day("to", _("To"))
+    day_from, day_to = day_arg("from", _("From")), day_arg("to", _("To"))
     if day_from and day_to and day_from > day_to:
         flash(_("The start date is after the end date; the dates were ignored."), "warning")
         day_from = day_to = None

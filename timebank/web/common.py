@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -207,3 +208,42 @@ def once(form: OnceForm) -> Iterator[None]:
             raise AlreadySent(_("This form was already sent; nothing was done twice."))
         yield
         idempotency.store(claimed, status_code=200, body="")
+
+
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+
+
+def day_arg(name: str, label: str) -> date | None:
+    """A YYYY-MM-DD query argument; a bad one is flashed and ignored."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        day = date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not FIRST_DAY <= day <= LAST_DAY:
+        flash(_("%(field)s is not a valid date (YYYY-MM-DD); it was ignored.", field=label),
+              "warning")
+        return None
+    return day
+
+
+def member_page(desk_endpoint: str) -> Callable:
+    """A page of members; staff and administrators without a member role go to their desk."""
+    from timebank.models.user import MEMBER_ROLES
+    from timebank.services import access
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapper(*args, **kwargs):
+            if current_user.has_role(*MEMBER_ROLES):
+                return view(*args, **kwargs)
+            if access.is_staff(current_user):
+                return redirect(url_for(desk_endpoint))
+            abort(403)
+
+        return wrapper
+
+    return decorator

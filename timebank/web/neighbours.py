@@ -3,15 +3,13 @@ and the staff desk for it: requests in reach, acting for elders, family links, g
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime
-from functools import wraps
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
@@ -45,6 +43,7 @@ from timebank.web.common import (
     AlreadySent,
     OnceForm,
     category_choices,
+    member_page,
     once,
     page_arg,
     place_domain_error,
@@ -152,21 +151,6 @@ def _neighbours_context() -> dict:
 # --- shared helpers ----------------------------------------------------------------------
 
 
-def _member_page(view: Callable) -> Callable:
-    """A page of members; staff and administrators without a member role go to the desk."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if current_user.has_role(*MEMBER_ROLES):
-            return view(*args, **kwargs)
-        if access.is_staff(current_user):
-            return redirect(url_for("neighbours.desk"))
-        abort(403)
-
-    return wrapper
-
-
 def _back(endpoint: str, **values) -> str:
     return safe_next(request.referrer, endpoint) if request.referrer else url_for(
         endpoint, **values)
@@ -260,7 +244,7 @@ def _request_form(beneficiary: User, *, on_behalf: bool):
 
 
 @bp.get("/", endpoint="requests")
-@_member_page
+@member_page("neighbours.desk")
 def requests_page():
     """Open requests of the member's community, their own requests and what they have taken."""
     open_page = db.paginate(helping.requests_query(current_user, status="open"),
@@ -272,7 +256,7 @@ def requests_page():
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@_member_page
+@member_page("neighbours.desk")
 def new_request():
     return _request_form(current_user, on_behalf=False)
 
@@ -310,7 +294,7 @@ def _after_action(request_id: int) -> str:
 
 
 @bp.post("/requests/<int:request_id>/claim")
-@_member_page
+@member_page("neighbours.desk")
 def claim(request_id: int):
     helping.claim(request_id, volunteer=current_user)
     flash(_("You have taken this request. Thank you for helping a neighbour!"), "success")
@@ -465,7 +449,7 @@ def _give_page(sender: User, *, on_behalf: bool, endpoint: str, **values):
 
 
 @bp.route("/give", methods=["GET", "POST"])
-@_member_page
+@member_page("neighbours.desk")
 def give():
     return _give_page(current_user, on_behalf=False, endpoint="neighbours.give")
 
@@ -482,7 +466,7 @@ class LinkForm(FlaskForm):
 
 
 @bp.route("/family", methods=["GET", "POST"])
-@_member_page
+@member_page("neighbours.desk")
 def family():
     """The member's family links; ask for a new one by the relative's phone number."""
     form = LinkForm()

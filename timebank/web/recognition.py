@@ -4,9 +4,7 @@ star notices, volunteer teams and the red flag."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from datetime import date, datetime
-from functools import wraps
 
 from flask import (
     Blueprint,
@@ -21,7 +19,7 @@ from flask import (
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import DateField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields import SelectChoice
@@ -40,6 +38,7 @@ from timebank.web.common import (
     OnceForm,
     flash_form_errors,
     has_endpoint,
+    member_page,
     once,
     page_arg,
     place_domain_error,
@@ -137,21 +136,6 @@ def _recognition_context() -> dict:
 # --- shared helpers ----------------------------------------------------------------------
 
 
-def _member_page(view: Callable) -> Callable:
-    """A page of members; staff and administrators without a member role go to the desk."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if current_user.has_role(*MEMBER_ROLES):
-            return view(*args, **kwargs)
-        if access.is_staff(current_user):
-            return redirect(url_for("recognition.desk"))
-        abort(403)
-
-    return wrapper
-
-
 def _id_or_404(value: int) -> int:
     """An id from the address; one no row can have is simply not found."""
     if not 0 < value <= MAX_ID:
@@ -218,7 +202,7 @@ class BoardsForm(FlaskForm):
 
 
 @bp.get("/", endpoint="mine")
-@_member_page
+@member_page("recognition.desk")
 def mine():
     """Star level, hours to the next level, certificates, teams and the boards choice."""
     summary = users.summary(current_user)
@@ -233,7 +217,7 @@ def mine():
 
 
 @bp.post("/boards-choice")
-@_member_page
+@member_page("recognition.desk")
 def boards_choice():
     form = BoardsForm()
     if not form.validate_on_submit():

@@ -36,6 +36,7 @@ from timebank.web.common import (
     AlreadySent,
     OnceForm,
     flash_form_errors,
+    member_page,
     once,
     page_arg,
     place_domain_error,
@@ -93,21 +94,6 @@ def _shop_context() -> dict:
 
 
 # --- shared helpers ----------------------------------------------------------------------
-
-
-def _member_page(view: Callable) -> Callable:
-    """A page of members; staff and administrators without a member role go to the desk."""
-
-    @wraps(view)
-    @login_required
-    def wrapper(*args, **kwargs):
-        if current_user.has_role(*MEMBER_ROLES):
-            return view(*args, **kwargs)
-        if access.is_staff(current_user):
-            return redirect(url_for("shop.desk"))
-        abort(403)
-
-    return wrapper
 
 
 def _member_action(view: Callable) -> Callable:
@@ -184,7 +170,7 @@ def _most_for(reward: Reward, have: int, balance: int) -> int:
 
 
 @bp.get("/", endpoint="catalogue")
-@_member_page
+@member_page("shop.desk")
 def catalogue():
     """What the member's community and street offer, with the price, stock and their limit."""
     page = db.paginate(rewards.rewards_query(current_user), page=page_arg(),
@@ -253,7 +239,7 @@ def order(reward_id: str):
 
 
 @bp.get("/orders", endpoint="my_orders")
-@_member_page
+@member_page("shop.desk")
 def my_orders():
     """The member's orders, newest first, with cancel for those not yet handed over."""
     page = db.paginate(rewards.orders_query(current_user), page=page_arg(),

@@ -37,6 +37,7 @@ from timebank.schemas.types import MinorUnits
 from timebank.services import categories, corrections, merchants, records, users
 from timebank.timeutil import today
 from timebank.web.common import (
+    day_arg,
     flash_form_errors,
     page_arg,
     place_domain_error,
@@ -51,7 +52,6 @@ MEMBERS_PER_PAGE = 50
 CORRECTIONS_SHOWN = 50
 FAILURES_SHOWN = 20
 MAX_ID = 2**31 - 1
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
 HOME_UNIT_KINDS = ("grid",)
 
 FLAG_LABELS = {
@@ -137,21 +137,6 @@ class ResolveForm(FlaskForm):
         DataRequired(_l("Please write your answer.")), Length(max=corrections.MAX_MESSAGE)])
 
 
-def _parse_day(name: str, label: str) -> date | None:
-    raw = request.args.get(name, "").strip()
-    if not raw:
-        return None
-    try:
-        day = date.fromisoformat(raw) if len(raw) == 10 else None
-    except ValueError:
-        day = None
-    if day is None or not FIRST_DAY <= day <= LAST_DAY:
-        flash(_("%(field)s is not a valid date (YYYY-MM-DD); it was ignored.", field=label),
-              "warning")
-        return None
-    return day
-
-
 def _queue_filters(grids: dict[int, str], codes: set[str]) -> dict:
     """The filters from the query string; anything invalid is told and left out."""
     chosen: dict = {}
@@ -167,8 +152,8 @@ def _queue_filters(grids: dict[int, str], codes: set[str]) -> dict:
             chosen["category"] = raw_category
         else:
             flash(_("Unknown category; the category filter was ignored."), "warning")
-    day_from = _parse_day("from", _("From"))
-    day_to = _parse_day("to", _("To"))
+    day_from = day_arg("from", _("From"))
+    day_to = day_arg("to", _("To"))
     if day_from and day_to and day_from > day_to:
         flash(_("The start date is after the end date; the dates were ignored."), "warning")
         day_from = day_to = None
