@@ -223,6 +223,17 @@ def test_the_statement_counts_completed_redemptions_in_json_and_csv(api, world):
     assert "张*三" in text and "张小三" not in text
 
 
+def test_the_statement_csv_never_carries_a_formula(app, api, world, make):
+    offer = make.offer(world.merchants["MA"], "=HYPERLINK(\"http://x\")", "10.00")
+    api.earn(world.vol_a, world.staff_a)
+    resp = api.post("/api/v1/redemptions", world.merchant_a,
+                    json={"code": api.code(world.vol_a), "offer_id": offer})
+    assert resp.status_code == 201
+    text = api.get(f"/api/v1/merchants/{world.merchants['MA']}/statement", world.merchant_a,
+                   headers={"Accept": "text/csv"}).get_data(as_text=True)
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+
+
 def test_a_statement_with_dates_reversed_is_422(api, world):
     path = f"/api/v1/merchants/{world.merchants['MA']}/statement?from=2026-03-10&to=2026-03-01"
     _problem(api.get(path, world.merchant_a), 422, "validation_error")

@@ -101,14 +101,17 @@ def statement(args, merchant_id):
 
 
 def _csv(result) -> Response:
+    """The statement as CSV for Excel; text that a spreadsheet would run as a formula is not."""
+    from timebank.services.spreadsheet import neutralise
+
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["id", "created_at", "offer_id", "offer_title", "points", "member_name",
                      "status"])
     for item in result.items:
         writer.writerow([item.id, local(item.created_at).isoformat(), item.offer_id,
-                         item.offer.title, fmt(item.points_minor),
-                         mask_name(item.member.display_name), item.status])
+                         neutralise(item.offer.title), fmt(item.points_minor),
+                         neutralise(mask_name(item.member.display_name)), item.status])
     writer.writerow([])
     writer.writerow(["count", result.count, "points_total", fmt(result.points_total_minor)])
     name = f"statement-{result.merchant_id}-{result.date_from}-{result.date_to}.csv"
