@@ -8,7 +8,7 @@ PORT ?= 5000
 WORKERS ?= 2
 export FLASK_APP := timebank
 
-.PHONY: run test test-sqlite test-postgresql install lint db demo clean messages
+.PHONY: run test test-sqlite test-postgresql install lint db demo clean messages bench
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +49,11 @@ test-sqlite: install
 
 test-postgresql: install
 	$(BIN)/pytest --db=postgresql
+
+# The city-scale benchmark on its own PostgreSQL (BENCH_SCALE=small: 1/20 of it).
+BENCH_SCALE ?= full
+bench: install
+	$(BIN)/python -m bench.run --scale $(BENCH_SCALE)
 
 lint: install
 	$(BIN)/ruff check .

@@ -1,4 +1,4 @@
-"""A throwaway PostgreSQL server for the test suite.
+"""A throwaway PostgreSQL server for the test suite and the benchmark.
 
 The server is started with pytest-postgresql's `PostgreSQLExecutor` from the machine's own
 PostgreSQL binaries (`pg_ctl`). PostgreSQL refuses to run as root, so when the suite runs as
@@ -96,7 +96,13 @@ class PgCluster:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def start_cluster() -> PgCluster:
+# A test server: durability off, enough connections for the concurrency tests.
+TEST_OPTIONS = ("-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+                "-c max_connections=200")
+
+
+def start_cluster(options: str = TEST_OPTIONS) -> PgCluster:
+    """Start a throwaway server with the given `postgres` options (the test settings)."""
     pg_ctl = find_pg_ctl()
     workdir = Path(tempfile.mkdtemp(prefix="timebank-pg-"))
     if os.geteuid() == 0:
@@ -112,9 +118,7 @@ def start_cluster() -> PgCluster:
         startparams="-w",
         dbname="postgres",
         user=SUPERUSER,
-        # A test server: durability off, enough connections for the concurrency tests.
-        postgres_options="-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-                         "-c max_connections=200",
+        postgres_options=options,
     )
     try:
         executor.start()
