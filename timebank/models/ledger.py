@@ -54,7 +54,8 @@ class LedgerTransaction(db.Model):
     # Where the event came from; plain references so the ledger depends on no other table.
     service_record_id: Mapped[int | None] = mapped_column(index=True)
     redemption_id: Mapped[int | None] = mapped_column(index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Reports and exports read the ledger by date.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

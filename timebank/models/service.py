@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, String, Text
+from sqlalchemy import BigInteger, CheckConstraint, Date, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from timebank.extensions import db
@@ -21,8 +21,9 @@ class ServiceCategory(db.Model):
     name: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
+    # Loaded when read (the rate table), not with every record that names the category.
     rates: Mapped[list[CategoryRate]] = relationship(
-        back_populates="category", order_by="CategoryRate.effective_from", lazy="selectin"
+        back_populates="category", order_by="CategoryRate.effective_from", lazy="select"
     )
 
 
@@ -55,6 +56,10 @@ class ServiceRecord(db.Model):
         CheckConstraint("hours_minor > 0", name="hours_positive"),
         Index("ix_service_record_member_span", "member_id", "started_at"),
         Index("ix_service_record_unit_status", "org_unit_id", "status"),
+        # A member's hours waiting for review, read with every balance: only pending rows.
+        Index("ix_service_record_member_pending", "member_id",
+              sqlite_where=text("status = 'pending'"),
+              postgresql_where=text("status = 'pending'")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
