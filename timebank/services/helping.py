@@ -426,6 +426,16 @@ def _held_request_of(record: ServiceRecord) -> tuple[HelpRequest | None, str, in
     return request, status, reviewer_id
 
 
+def records_with_held_points(record_ids: list[int]) -> set[int]:
+    """Which of these records came from a help request (whose points may wait for them)."""
+    found: set[int] = set()
+    for offset in range(0, len(record_ids), 1000):
+        found.update(db.session.scalars(
+            select(HelpRequest.service_record_id)
+            .where(HelpRequest.service_record_id.in_(record_ids[offset:offset + 1000]))))
+    return found
+
+
 def settle_for_record(record: ServiceRecord, *,
                       actor: User | None = None) -> LedgerTransaction | None:
     """On approval: pay the points held for the record's request to the helper; flushes only.

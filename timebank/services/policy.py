@@ -9,6 +9,7 @@ Versions start today or later, so what a member has already earned is never re-r
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -18,7 +19,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from timebank.errors import NotFound, ValidationFailed
 from timebank.extensions import db
-from timebank.models import OrgUnit, PointsPolicy, PolicyRate, ServiceCategory, User
+from timebank.models import (
+    CategoryRate,
+    OrgUnit,
+    PointsPolicy,
+    PolicyRate,
+    ServiceCategory,
+    User,
+)
 from timebank.models.base import utcnow
 from timebank.models.policy import EXPIRY_MODES, TRANSFER_MODES
 from timebank.services import access, audit, categories, org, tx
@@ -135,6 +143,34 @@ def rate_for(unit: OrgUnit, category: ServiceCategory, day: date) -> int:
     if category.id in rules.rates:
         return rules.rates[category.id]
     return categories.rate_on(category, day)
+
+
+class RateBook:
+    """`rate_for` over many records in two queries: every policy version of the units and
+    above them, and every category rate, each loaded once."""
+
+    def __init__(self, units: Iterable[OrgUnit]):
+        self._paths = {unit.id: unit.ancestor_ids() for unit in units}
+        self._versions = history(sorted({i for path in self._paths.values() for i in path}))
+        self._category_rates: dict[int, list[tuple[date, int]]] = {}
+        for category_id, starts, rate in db.session.execute(
+                select(CategoryRate.category_id, CategoryRate.effective_from,
+                       CategoryRate.points_per_hour_minor)
+                .order_by(CategoryRate.effective_from)):
+            self._category_rates.setdefault(category_id, []).append((starts, rate))
+
+    def rate(self, unit_id: int, category_id: int, day: date) -> int:
+        rules = rules_on(self._paths[unit_id], self._versions, day)
+        if category_id in rules.rates:
+            return rules.rates[category_id]
+        chosen = None
+        for starts, rate in self._category_rates.get(category_id, ()):
+            if starts > day:
+                break
+            chosen = rate
+        if chosen is None:
+            raise ValidationFailed(_("This category has no rate for that date."))
+        return chosen
 
 
 def versions_of(actor: User, unit_id: int) -> tuple[OrgUnit, list[PointsPolicy]]:

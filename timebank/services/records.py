@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 from flask_babel import gettext as _
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.orm import aliased
 
 from timebank.errors import (
@@ -21,7 +21,7 @@ from timebank.errors import (
     ValidationFailed,
 )
 from timebank.extensions import db
-from timebank.models import ServiceRecord, User
+from timebank.models import Account, ServiceRecord, User
 from timebank.models.base import utcnow
 from timebank.services import access, categories, helping, ledger, org, policy, stats, tx
 from timebank.timeutil import local_date, start_of_day
@@ -196,45 +196,82 @@ def visible_record(actor: User, record_id: int) -> ServiceRecord:
     return record
 
 
-def _approve_one(record: ServiceRecord, reviewer: User) -> None:
+def _check_approvable(record: ServiceRecord, reviewer: User) -> None:
     if not access.is_staff(reviewer):
         raise Forbidden()
     if record.member_id == reviewer.id:
         raise SelfApproval()
     access.require_reach(reviewer, record.org_unit)
     check_transition(record.status, "approved")
-    rate = policy.rate_for(record.org_unit, record.category, local_date(record.started_at))
-    points = points_for(record.hours_minor, rate)
-    now = utcnow()
-    changed = db.session.execute(
-        update(ServiceRecord)
-        .where(ServiceRecord.id == record.id, ServiceRecord.status == "pending")
-        .values(status="approved", reviewer_id=reviewer.id, reviewed_at=now,
-                points_awarded_minor=points)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if changed != 1:
-        raise InvalidTransition(_("This record was already reviewed."))
-    txn_id = None
-    if points > 0:
-        member_account = ledger.member_account(record.member_id)
-        txn = ledger.post(
-            "earn",
-            [(org.issuing_account(record.org_unit), -points), (member_account, points)],
-            actor=reviewer,
+
+
+# What an approval changes on a record row (expired on loaded copies, reloaded on access).
+REVIEW_FIELDS = ["status", "reviewer_id", "reviewed_at", "points_awarded_minor", "transaction_id"]
+
+
+def _approve_checked(records: list[ServiceRecord], reviewer: User) -> set[int]:
+    """Approve records already checked for the reviewer; flushes only. Returns the ids that
+    were still pending (the others were reviewed meanwhile and are left alone).
+
+    The record rows are locked, then each gets its points at the rate in force on its service
+    day, its `earn` transaction (one ledger batch for all) and its place in the aggregates.
+    """
+    if not records:
+        return set()
+    by_id = {record.id: record for record in records}
+    still_pending = set(db.session.scalars(
+        select(ServiceRecord.id)
+        .where(ServiceRecord.id.in_(list(by_id)), ServiceRecord.status == "pending")
+        .with_for_update()
+    ))
+    todo = [record for record in records if record.id in still_pending]
+    if not todo:
+        return set()
+    book = policy.RateBook({record.org_unit_id: record.org_unit for record in todo}.values())
+    points = {record.id: points_for(record.hours_minor, book.rate(
+        record.org_unit_id, record.category_id, local_date(record.started_at)))
+        for record in todo}
+    paid = [record for record in todo if points[record.id] > 0]
+    member_accounts = dict(db.session.execute(
+        select(Account.user_id, Account.id)
+        .where(Account.user_id.in_({record.member_id for record in paid}))).all())
+    issuers: dict[int, int] = {}
+    for record in paid:
+        if record.org_unit_id not in issuers:
+            issuers[record.org_unit_id] = org.issuing_account(record.org_unit).id
+        if record.member_id not in member_accounts:
+            raise NotFound(_("This member has no points account."))
+    txn_ids = ledger.post_many("earn", [
+        ledger.NewTransaction(
+            lines=((issuers[record.org_unit_id], -points[record.id]),
+                   (member_accounts[record.member_id], points[record.id])),
             key=f"service_record:{record.id}",
             memo=f"{record.title} {from_minor(record.hours_minor)}h",
-            service_record_id=record.id,
-        )
-        txn_id = txn.id
-        db.session.execute(
-            update(ServiceRecord)
-            .where(ServiceRecord.id == record.id)
-            .values(transaction_id=txn_id)
-            .execution_options(synchronize_session=False)
-        )
-    stats.add_approved(record, points)
-    helping.settle_for_record(record, actor=reviewer)
+            service_record_id=record.id)
+        for record in paid
+    ], actor=reviewer)
+    txn_of = {record.id: txn_id for record, txn_id in zip(paid, txn_ids, strict=True)}
+    now = utcnow()
+    table = ServiceRecord.__table__
+    db.session.execute(
+        table.update().where(table.c.id == bindparam("record_id"))
+        .values(status="approved", reviewer_id=reviewer.id, reviewed_at=now,
+                points_awarded_minor=bindparam("points"), transaction_id=bindparam("txn_id")),
+        [{"record_id": record.id, "points": points[record.id],
+          "txn_id": txn_of.get(record.id)} for record in todo])
+    stats.add_approved_many([(record, points[record.id]) for record in todo])
+    for record in todo:
+        db.session.expire(record, REVIEW_FIELDS)
+    return still_pending
+
+
+def _approve_one(record: ServiceRecord, reviewer: User) -> None:
+    """Approve one record and pay points held for its request, if any; flushes only."""
+    _check_approvable(record, reviewer)
+    if record.id not in _approve_checked([record], reviewer):
+        raise InvalidTransition(_("This record was already reviewed."))
+    if helping.records_with_held_points([record.id]):
+        helping.settle_for_record(record, actor=reviewer)
     db.session.expire(record)
 
 
@@ -281,29 +318,53 @@ class BulkResult:
 
 
 def bulk_approve(record_ids: list[int], *, reviewer: User) -> BulkResult:
-    """Approve many records in one transaction; each failure is reported, not fatal."""
+    """Approve many records in one transaction; each failure is reported, not fatal.
+
+    The records are read in one query and approved together (one ledger batch, one
+    aggregates upsert); a record whose request holds points for a helper goes on its own,
+    inside a savepoint, so a failure there fails that record only.
+    """
     tx.begin_write()
     if len(record_ids) > MAX_BULK:
         raise ValidationFailed(errors={"ids": [_("At most %(n)d at once.", n=MAX_BULK)]})
     access.require_staff(reviewer)
-    result = BulkResult(approved=[], failed=[])
-    seen: set[int] = set()
-    for record_id in record_ids:
-        if record_id in seen:
+    wanted = list(dict.fromkeys(record_ids))
+    found = {record.id: record for record in db.session.scalars(
+        select(ServiceRecord).where(ServiceRecord.id.in_(wanted)))}
+    failed: dict[int, str] = {}
+    checked: list[ServiceRecord] = []
+    for record_id in wanted:
+        record = found.get(record_id)
+        try:
+            if record is None or not (record.member_id == reviewer.id
+                                      or access.reaches(reviewer, record.org_unit)):
+                raise NotFound(_("No such service record."))
+            _check_approvable(record, reviewer)
+        except DomainError as err:
+            failed[record_id] = err.code
+        else:
+            checked.append(record)
+    with_help = helping.records_with_held_points([record.id for record in checked])
+    together = [record for record in checked if record.id not in with_help]
+    approved = _approve_checked(together, reviewer)
+    for record in together:
+        if record.id not in approved:
+            failed[record.id] = InvalidTransition.code
+    for record in checked:
+        if record.id not in with_help:
             continue
-        seen.add(record_id)
         savepoint = db.session.begin_nested()
         try:
-            record = visible_record(reviewer, record_id)
             _approve_one(record, reviewer)
         except DomainError as err:
             savepoint.rollback()
-            result.failed.append((record_id, err.code))
+            failed[record.id] = err.code
         else:
             savepoint.commit()
-            result.approved.append(record_id)
+            approved.add(record.id)
     tx.commit()
-    return result
+    return BulkResult(approved=[i for i in wanted if i in approved],
+                      failed=[(i, failed[i]) for i in wanted if i in failed])
 
 
 def records_query(actor: User, *, status: str | None, member_id: int | None,

@@ -7,6 +7,7 @@ cost follows the number of members in a board, not the number of records ever ap
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -68,10 +69,11 @@ def unit_placing(unit: OrgUnit) -> dict[str, int | None]:
     return placing
 
 
-def _upsert(values: dict):
-    """INSERT … ON CONFLICT (member, period, start) DO UPDATE adding to the totals."""
+def _upsert():
+    """INSERT … ON CONFLICT (member, period, start) DO UPDATE adding to the totals; run with
+    many rows at once (executemany)."""
     dialect = postgresql if not tx.is_sqlite() else sqlite
-    stmt = dialect.insert(ServiceStat).values(**values)
+    stmt = dialect.insert(ServiceStat)
     return stmt.on_conflict_do_update(
         index_elements=["member_id", "period", "period_start"],
         set_={
@@ -82,29 +84,54 @@ def _upsert(values: dict):
             "grid_id": stmt.excluded.grid_id,
             "community_id": stmt.excluded.community_id,
         },
-    ).returning(ServiceStat.hours_minor)
+    )
 
 
 def add_approved(record: ServiceRecord, points_minor: int) -> list[int]:
     """Add an approved record to its member's week, month, year and all-time rows, and note
     any star level it makes the member reach (flush only). Returns the new levels."""
-    member = record.member
-    placing = unit_placing(member.org_unit)
-    day = local_date(record.started_at)
-    total_after = 0
-    for period in STAT_PERIODS:
-        total = db.session.execute(_upsert({
-            "member_id": member.id, "period": period, "period_start": period_start(period, day),
-            **placing, "hours_minor": record.hours_minor, "points_minor": points_minor,
-            "records": 1,
-        })).scalar_one()
-        if period == "all":
-            total_after = total
-    before = level_for(total_after - record.hours_minor)
-    after = level_for(total_after)
-    reached = list(range(before + 1, after + 1))
-    for level in reached:
-        _note_star(member, level)
+    return add_approved_many([(record, points_minor)]).get(record.member_id, [])
+
+
+def add_approved_many(approved: Sequence[tuple[ServiceRecord, int]]) -> dict[int, list[int]]:
+    """`add_approved` for many records at once: their additions summed per member and period
+    and written in a few upserts. Returns the star levels each member reached."""
+    placings: dict[int, dict[str, int | None]] = {}
+    members: dict[int, User] = {}
+    deltas: dict[tuple[int, str, date], list[int]] = {}
+    added_hours: dict[int, int] = defaultdict(int)
+    for record, points_minor in approved:
+        member = record.member
+        members[member.id] = member
+        if member.org_unit_id not in placings:
+            placings[member.org_unit_id] = unit_placing(member.org_unit)
+        day = local_date(record.started_at)
+        for period in STAT_PERIODS:
+            total = deltas.setdefault((member.id, period, period_start(period, day)), [0, 0, 0])
+            total[0] += record.hours_minor
+            total[1] += points_minor
+            total[2] += 1
+        added_hours[member.id] += record.hours_minor
+    rows = [{"member_id": member_id, "period": period, "period_start": start,
+             **placings[members[member_id].org_unit_id], "hours_minor": hours,
+             "points_minor": points, "records": count}
+            for (member_id, period, start), (hours, points, count) in deltas.items()]
+    db.session.execute(_upsert(), rows)
+    all_time_after: dict[int, int] = {}
+    member_ids = sorted(members)
+    for offset in range(0, len(member_ids), 1000):
+        all_time_after.update(db.session.execute(
+            select(ServiceStat.member_id, ServiceStat.hours_minor)
+            .where(ServiceStat.period == "all",
+                   ServiceStat.member_id.in_(member_ids[offset:offset + 1000]))).all())
+    reached: dict[int, list[int]] = {}
+    for member_id, total_after in all_time_after.items():
+        before = level_for(total_after - added_hours[member_id])
+        levels = list(range(before + 1, level_for(total_after) + 1))
+        for level in levels:
+            _note_star(members[member_id], level)
+        if levels:
+            reached[member_id] = levels
     return reached
 
 
