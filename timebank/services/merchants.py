@@ -131,30 +131,32 @@ def redeem(*, actor: User, code: str, offer_id: int) -> Redemption:
         raise NotFound(_("No such offer."))
     if not actor.has_role("merchant") or actor.merchant_id != offer.merchant_id:
         raise Forbidden(_("This offer belongs to another merchant."))
-    issued = db.session.scalar(
-        select(RedemptionCode)
-        .where(RedemptionCode.code == code)
-        .order_by(RedemptionCode.id.desc())
-        .limit(1)
-    )
-    if issued is None:
-        raise CodeNotFound()
     now = utcnow()
-    _refuse_spent(issued, now)
+    latest = (select(RedemptionCode.id).where(RedemptionCode.code == code)
+              .order_by(RedemptionCode.id.desc()).limit(1).scalar_subquery())
+    # The usual case in one statement: the code's latest issue, live, is taken at once.
     taken = db.session.execute(
         update(RedemptionCode)
-        .where(RedemptionCode.id == issued.id, RedemptionCode.consumed_at.is_(None),
+        .where(RedemptionCode.id == latest, RedemptionCode.consumed_at.is_(None),
                RedemptionCode.expires_at > now)
         .values(consumed_at=now, is_used=True)
+        .returning(RedemptionCode.id, RedemptionCode.member_id)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken != 1:
-        raise CodeAlreadyUsed()  # another till took it a moment ago
+    ).first()
+    if taken is None:  # say why: unknown, used, expired (or another till a moment ago)
+        issued = db.session.scalar(
+            select(RedemptionCode).where(RedemptionCode.id == latest)
+            .execution_options(populate_existing=True))
+        if issued is None:
+            raise CodeNotFound()
+        _refuse_spent(issued, now)
+        raise CodeAlreadyUsed()
+    code_id, member_id = taken
     redemption = Redemption(
         merchant_id=offer.merchant_id,
         offer_id=offer.id,
-        member_id=issued.member_id,
-        code_id=issued.id,
+        member_id=member_id,
+        code_id=code_id,
         points_minor=offer.points_cost_minor,
         status="completed",
         created_by_id=actor.id,
@@ -162,12 +164,16 @@ def redeem(*, actor: User, code: str, offer_id: int) -> Redemption:
     )
     db.session.add(redemption)
     db.session.flush()
+    accounts = {(a.kind, a.user_id or a.merchant_id): a for a in db.session.scalars(
+        select(Account).where(
+            ((Account.kind == "member") & (Account.user_id == member_id))
+            | ((Account.kind == "merchant") & (Account.merchant_id == offer.merchant_id))))}
+    member_account = accounts.get(("member", member_id)) or ledger.member_account(member_id)
+    shop_account = (accounts.get(("merchant", offer.merchant_id))
+                    or ledger.merchant_account(offer.merchant_id))
     txn = ledger.post(
         "redemption",
-        [
-            (ledger.member_account(issued.member_id), -offer.points_cost_minor),
-            (ledger.merchant_account(offer.merchant_id), offer.points_cost_minor),
-        ],
+        [(member_account, -offer.points_cost_minor), (shop_account, offer.points_cost_minor)],
         actor=actor,
         key=f"redemption:{redemption.id}",
         memo=offer.title,

@@ -12,12 +12,22 @@ from decimal import Decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from timebank import idnumber
 from timebank.errors import AlreadyExists, Forbidden, NotFound, Unauthenticated, ValidationFailed
 from timebank.extensions import db
-from timebank.models import ApiToken, Merchant, OrgUnit, ServiceRecord, User, UserRole
+from timebank.models import (
+    Account,
+    ApiToken,
+    Merchant,
+    OrgUnit,
+    ServiceRecord,
+    ServiceStat,
+    User,
+    UserRole,
+)
 from timebank.models.base import utcnow
 from timebank.models.user import MEMBER_ROLES, ROLES
 from timebank.services import access, ledger, org, stats, tx
@@ -241,7 +251,11 @@ def issue_token(*, username: str, password: str, ttl_hours: int) -> tuple[str, A
 
 
 def user_for_token(raw: str) -> tuple[User, ApiToken] | None:
-    token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(raw)))
+    """The token's user, with their unit and roles, in one query (every API request asks)."""
+    token = db.session.execute(
+        select(ApiToken).where(ApiToken.token_hash == _token_hash(raw))
+        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+    ).unique().scalar_one_or_none()
     if (
         token is None
         or token.revoked_at is not None
@@ -292,16 +306,27 @@ class MemberSummary:
 
 
 def summary(member: User) -> MemberSummary:
-    account = ledger.member_account(member.id)
-    hours_minor, points_minor, _records = stats.all_time(member.id)
-    pending_minor = db.session.scalar(
+    """Balance, approved hours and points, star level and hours awaiting review: one query."""
+    pending = (
         select(func.coalesce(func.sum(ServiceRecord.hours_minor), 0))
         .where(ServiceRecord.member_id == member.id, ServiceRecord.status == "pending")
+        .scalar_subquery()
     )
+    row = db.session.execute(
+        select(Account.balance_minor, ServiceStat.hours_minor, ServiceStat.points_minor,
+               pending)
+        .outerjoin(ServiceStat, (ServiceStat.member_id == Account.user_id)
+                   & (ServiceStat.period == "all"))
+        .where(Account.user_id == member.id)
+    ).first()
+    if row is None:
+        raise NotFound(_("This member has no points account."))
+    balance_minor, hours_minor, points_minor, pending_minor = row
+    hours_minor, points_minor = hours_minor or 0, points_minor or 0
     hours = from_minor(hours_minor)
     return MemberSummary(
         member_id=member.id,
-        balance=from_minor(account.balance_minor),
+        balance=from_minor(balance_minor),
         total_hours=hours,
         points_earned=from_minor(points_minor),
         star_level=stats.level_for(hours_minor),
