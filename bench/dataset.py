@@ -51,7 +51,8 @@ class Scale:
 
 SCALES = {
     "full": Scale(members=100_000, records=2_000_000, redemptions=300_000),
-    "small": Scale(members=5_000, records=100_000, redemptions=15_000),
+    "small": Scale(members=5_000, records=100_000, redemptions=15_000, pending=10_000,
+                   codes=10_000),
     # For trying the tooling itself in seconds.
     "tiny": Scale(members=500, records=10_000, redemptions=1_500, pending=2_000,
                   bulk_batches=2, codes=1_000, member_tokens=200),

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-import httpx
+import aiohttp
 
 API = "/api/v1"
 
@@ -101,7 +101,7 @@ def scenarios(plan: dict) -> dict[str, tuple[str, Callable[[], tuple]]]:
     }
 
 
-async def _run(client: httpx.AsyncClient, name: str, label: str, next_request,
+async def _run(client: aiohttp.ClientSession, name: str, label: str, next_request,
                *, duration: float, warmup: float, concurrency: int) -> Outcome:
     outcome = Outcome(name=name, label=label, concurrency=concurrency)
     latencies: list[float] = []
@@ -122,10 +122,11 @@ async def _run(client: httpx.AsyncClient, name: str, label: str, next_request,
             began = time.perf_counter()
             error = None
             try:
-                response = await client.request(method, path, headers=headers, json=body)
-                if response.status_code >= 400:
-                    error = f"{response.status_code} {response.text[:200]}"
-            except httpx.HTTPError as exc:
+                async with client.request(method, path, headers=headers, json=body) as response:
+                    text = await response.text()
+                    if response.status >= 400:
+                        error = f"{response.status} {text[:200]}"
+            except aiohttp.ClientError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             elapsed = time.perf_counter() - began
             if sent_at < measuring_from:
@@ -149,21 +150,22 @@ async def _run(client: httpx.AsyncClient, name: str, label: str, next_request,
     return outcome
 
 
-async def _bulk(client: httpx.AsyncClient, plan: dict) -> Outcome:
+async def _bulk(client: aiohttp.ClientSession, plan: dict) -> Outcome:
     """Each prepared batch of 1,000 pending records approved in one request, one at a time."""
     outcome = Outcome(name="bulk_approve", label="`POST /service-records/bulk-approve` "
                       "(1,000 records)", concurrency=1)
     latencies = []
     for batch in plan["bulk"]:
         began = time.perf_counter()
-        response = await client.post(f"{API}/service-records/bulk-approve",
-                                     headers=_auth(plan["staff_token"]), json={"ids": batch})
-        latencies.append((time.perf_counter() - began) * 1000)
-        failed = response.json().get("failed", []) if response.status_code == 200 else batch
-        if response.status_code != 200 or failed:
-            outcome.errors += 1
-            if len(outcome.error_samples) < 5:
-                outcome.error_samples.append(f"{response.status_code} {response.text[:200]}")
+        async with client.post(f"{API}/service-records/bulk-approve",
+                               headers=_auth(plan["staff_token"]), json={"ids": batch}) as response:
+            text = await response.text()
+            latencies.append((time.perf_counter() - began) * 1000)
+            failed = json.loads(text).get("failed", []) if response.status == 200 else batch
+            if response.status != 200 or failed:
+                outcome.errors += 1
+                if len(outcome.error_samples) < 5:
+                    outcome.error_samples.append(f"{response.status} {text[:200]}")
     outcome.requests = len(latencies)
     outcome.duration_s = round(sum(latencies) / 1000, 2)
     outcome.rps = round(outcome.requests / max(outcome.duration_s, 1e-9), 2)
@@ -178,10 +180,13 @@ ORDER = ("healthz", "balance", "leaderboard", "redemption", "approve", "bulk_app
 
 async def drive(plan: dict, base_url: str, *, duration: float, warmup: float,
                 concurrency: int, only: list[str] | None = None) -> list[Outcome]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     results = []
     table = scenarios(plan)
-    async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60.0) as client:
+    # gunicorn's sync workers close every connection, so does the driver: each request
+    # is accepted by whichever worker is free.
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=True)
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client:
         for name in only or ORDER:
             if name == "bulk_approve":
                 print("[load] bulk approve", flush=True)

@@ -16,10 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import port_for
 
 from bench import dataset
@@ -87,16 +87,16 @@ def _serve(url: str, workers: int, port: int, logfile: Path) -> subprocess.Popen
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     proc = subprocess.Popen(
         [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-         "--worker-class", "gthread", "--threads", "1", "--keep-alive", "30",
          "--log-level", "warning", "wsgi:app"],
         cwd=ROOT, env=env, stdout=logfile.open("w"), stderr=subprocess.STDOUT,
         start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
-            if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                return proc
-        except httpx.HTTPError:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return proc
+        except OSError:
             pass
         if proc.poll() is not None:
             raise RuntimeError(f"gunicorn exited: {logfile.read_text()[-2000:]}")
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="print the results, leave bench/RESULTS.md alone")
     args = parser.parse_args(argv)
     report = run(args.scale, duration=args.duration, warmup=args.warmup,
-                 workers=args.workers, concurrency=args.concurrency or args.workers * 2)
+                 workers=args.workers, concurrency=args.concurrency or args.workers)
     if args.no_write or args.scale == "tiny":
         print(section(report, None))
     else:

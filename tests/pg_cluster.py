@@ -12,6 +12,7 @@ import os
 import shutil
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import port_for
@@ -73,6 +74,18 @@ class PgCluster:
         return psycopg.connect(host=self.host, port=self.port, user=SUPERUSER,
                                dbname="postgres", autocommit=True)
 
+    def wait_ready(self, seconds: float = 60.0) -> None:
+        """Until the server accepts connections (a large shared_buffers takes a moment)."""
+        deadline = time.monotonic() + seconds
+        while True:
+            try:
+                with self._admin():
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
     def create_database(self, name: str, template: str | None = None) -> str:
         query = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
         if template:
@@ -127,4 +140,6 @@ def start_cluster(options: str = TEST_OPTIONS) -> PgCluster:
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
         shutil.rmtree(workdir, ignore_errors=True)
         raise PgUnavailable(f"PostgreSQL did not start with {pg_ctl}: {exc}\n{detail}") from exc
-    return PgCluster(executor, workdir)
+    cluster = PgCluster(executor, workdir)
+    cluster.wait_ready()
+    return cluster
