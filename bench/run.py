@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -166,6 +167,7 @@ def run(scale_name: str, *, duration: float, warmup: float, workers: int,
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
         cluster.stop()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def cluster_version(cluster) -> str:
