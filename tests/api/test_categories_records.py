@@ -6,8 +6,11 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import delete
 
 from tests.factories import hours_ago
+from timebank.extensions import db
+from timebank.models import Account
 
 CATEGORIES = "/api/v1/categories"
 RECORDS = "/api/v1/service-records"
@@ -439,6 +442,24 @@ def test_bulk_approve_reports_each_failure_with_its_code(api, world):
     assert api.balance(world.vol_a) == "40.00"
     assert api.balance(world.vol_a2) == "10.00"
     assert api.balance(world.staff_a) == "0.00"
+
+
+def test_a_record_that_cannot_be_paid_fails_alone_in_a_bulk_approval(app, api, world):
+    """The batch finds the one record it cannot pay and approves the others without it."""
+    good = created(api.log(world.vol_a, ago=5))["id"]
+    unpayable = created(api.log(world.vol_a2, ago=5, length=1))["id"]
+    later = created(api.log(world.vol_a, ago=10))["id"]
+    with app.app_context():  # a member whose points account has gone (nothing posted yet)
+        db.session.execute(delete(Account).where(Account.user_id == world.vol_a2.id))
+        db.session.commit()
+
+    resp = api.post(f"{RECORDS}/bulk-approve", world.staff_a,
+                    json={"ids": [good, unpayable, later]})
+    assert resp.status_code == 200, resp.get_json()
+    assert resp.get_json() == {"approved": [good, later],
+                               "failed": [{"id": unpayable, "code": "not_found"}]}
+    assert api.get(f"{RECORDS}/{unpayable}", world.vol_a2).get_json()["status"] == "pending"
+    assert api.balance(world.vol_a) == "40.00"
 
 
 def test_bulk_approve_is_for_staff_and_needs_ids(api, world):

@@ -7,6 +7,7 @@ from datetime import date
 
 from flask_babel import gettext as _
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from timebank.errors import AlreadyExists, NotFound, ValidationFailed
 from timebank.extensions import db
@@ -25,7 +26,8 @@ def get_by_code(code: str) -> ServiceCategory:
 
 
 def all_categories() -> list[ServiceCategory]:
-    return list(db.session.scalars(select(ServiceCategory).order_by(ServiceCategory.code)))
+    return list(db.session.scalars(select(ServiceCategory).order_by(ServiceCategory.code)
+                                   .options(selectinload(ServiceCategory.rates))))
 
 
 def add_category(code: str, name: str, points_per_hour_minor: int,

@@ -222,6 +222,7 @@ def _approve_checked(records: list[ServiceRecord], reviewer: User) -> set[int]:
     still_pending = set(db.session.scalars(
         select(ServiceRecord.id)
         .where(ServiceRecord.id.in_(list(by_id)), ServiceRecord.status == "pending")
+        .order_by(ServiceRecord.id)
         .with_for_update()
     ))
     todo = [record for record in records if record.id in still_pending]
@@ -345,23 +346,36 @@ def bulk_approve(record_ids: list[int], *, reviewer: User) -> BulkResult:
         else:
             checked.append(record)
     with_help = helping.records_with_held_points([record.id for record in checked])
+    approved: set[int] = set()
+
+    def one_by_one(batch: list[ServiceRecord]) -> None:
+        for record in batch:
+            savepoint = db.session.begin_nested()
+            try:
+                _approve_one(record, reviewer)
+            except DomainError as err:
+                savepoint.rollback()
+                failed[record.id] = err.code
+            else:
+                savepoint.commit()
+                approved.add(record.id)
+
+    # Records whose request holds points go first and on their own (they pay the helper).
+    one_by_one([record for record in checked if record.id in with_help])
     together = [record for record in checked if record.id not in with_help]
-    approved = _approve_checked(together, reviewer)
-    for record in together:
-        if record.id not in approved:
-            failed[record.id] = InvalidTransition.code
-    for record in checked:
-        if record.id not in with_help:
-            continue
-        savepoint = db.session.begin_nested()
-        try:
-            _approve_one(record, reviewer)
-        except DomainError as err:
-            savepoint.rollback()
-            failed[record.id] = err.code
-        else:
-            savepoint.commit()
-            approved.add(record.id)
+    savepoint = db.session.begin_nested()
+    try:
+        done = _approve_checked(together, reviewer)
+    except DomainError:
+        # Something about one of them (a rate, an account): find out which, one at a time.
+        savepoint.rollback()
+        one_by_one(together)
+    else:
+        savepoint.commit()
+        approved |= done
+        for record in together:
+            if record.id not in done:
+                failed[record.id] = InvalidTransition.code
     tx.commit()
     return BulkResult(approved=[i for i in wanted if i in approved],
                       failed=[(i, failed[i]) for i in wanted if i in failed])
