@@ -16,6 +16,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 
 import psycopg
 from flask_migrate import upgrade
@@ -134,20 +135,6 @@ def _base(url: str) -> dict:
 
 
 # --- the bulk ----------------------------------------------------------------------------
-
-
-class _Txn:
-    """What chain_hash reads of a transaction."""
-
-    __slots__ = ("seq", "kind", "memo", "actor_id", "idempotency_key", "reverses_id",
-                 "service_record_id", "redemption_id", "created_at")
-
-    def __init__(self, **values):
-        self.reverses_id = None
-        self.service_record_id = None
-        self.redemption_id = None
-        for name, value in values.items():
-            setattr(self, name, value)
 
 
 def _naive(moment: datetime) -> datetime:
@@ -272,10 +259,11 @@ def build(url: str, scale: Scale, *, seed: int = 7) -> dict:
                 points = hours * category[1] // 100
                 record_id = first_record + index
                 lines = [(issuance[community_id], -points), (account_of[member_id], points)]
-                txn = _Txn(kind="earn", memo=f"{category[2]} {hours / 100:.2f}h",
+                txn = SimpleNamespace(kind="earn", memo=f"{category[2]} {hours / 100:.2f}h",
                            actor_id=reviewers[community_id],
                            idempotency_key=f"service_record:{record_id}",
-                           service_record_id=record_id, created_at=approved)
+                           service_record_id=record_id, redemption_id=None,
+                           reverses_id=None, created_at=approved)
             else:
                 if done_redemptions >= scale.redemptions:
                     continue
@@ -291,9 +279,10 @@ def build(url: str, scale: Scale, *, seed: int = 7) -> dict:
                 codes.append((code_id, code, member_id, _naive(at - timedelta(minutes=1)),
                                _naive(at + timedelta(minutes=4)), _naive(at), True))
                 lines = [(account_of[member_id], -cost), (shop["account_id"], cost)]
-                txn = _Txn(kind="redemption", memo=title, actor_id=shop["user_id"],
+                txn = SimpleNamespace(kind="redemption", memo=title, actor_id=shop["user_id"],
                            idempotency_key=f"redemption:{redemption_id}",
-                           redemption_id=redemption_id, created_at=at)
+                           redemption_id=redemption_id, service_record_id=None,
+                           reverses_id=None, created_at=at)
                 redemptions.append((redemption_id, shop["merchant_id"], offer_id, member_id,
                                     code_id, cost, "completed", first_txn + seq,
                                     shop["user_id"], _naive(at)))

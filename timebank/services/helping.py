@@ -426,8 +426,8 @@ def _held_request_of(record: ServiceRecord) -> tuple[HelpRequest | None, str, in
     return request, status, reviewer_id
 
 
-def records_with_held_points(record_ids: list[int]) -> set[int]:
-    """Which of these records came from a help request (whose points may wait for them)."""
+def records_from_requests(record_ids: list[int]) -> set[int]:
+    """Which of these records came from a help request (points may be held for them)."""
     found: set[int] = set()
     for offset in range(0, len(record_ids), 1000):
         found.update(db.session.scalars(

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, func, select, text, update
@@ -65,6 +66,22 @@ def chain_hash(
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
+def _merge(lines: Iterable[tuple[int, int]]) -> dict[int, int]:
+    """Amounts summed per account id."""
+    merged: dict[int, int] = {}
+    for account_id, amount in lines:
+        merged[account_id] = merged.get(account_id, 0) + amount
+    return merged
+
+
+def _balanced_lines(merged: dict[int, int]) -> list[tuple[int, int]]:
+    """The non-zero lines in account order; refuses fewer than two or a non-zero sum."""
+    lines = sorted((acc_id, amt) for acc_id, amt in merged.items() if amt != 0)
+    if len(lines) < 2 or sum(amt for _id, amt in lines) != 0:
+        raise ValueError("a transaction needs two or more postings that sum to zero")
+    return lines
+
+
 def post(
     kind: str,
     entries: Iterable[tuple[Account, int]],
@@ -80,12 +97,8 @@ def post(
 
     Raises InsufficientPoints when an account that may not go negative would.
     """
-    merged: dict[int, int] = {}
-    for account, amount in entries:
-        merged[account.id] = merged.get(account.id, 0) + amount
-    lines = sorted((acc_id, amt) for acc_id, amt in merged.items() if amt != 0)
-    if len(lines) < 2 or sum(amt for _id, amt in lines) != 0:
-        raise ValueError("a transaction needs two or more postings that sum to zero")
+    merged = _merge((account.id, amount) for account, amount in entries)
+    lines = _balanced_lines(merged)
 
     session = db.session
     balances_after: dict[int, int] = {}
@@ -149,21 +162,6 @@ def post(
     return txn
 
 
-class _ChainView:
-    """A transaction row read the way chain_hash reads a LedgerTransaction."""
-
-    def __init__(self, row: dict):
-        self.seq = row["seq"]
-        self.kind = row["kind"]
-        self.memo = row["memo"]
-        self.actor_id = row["actor_id"]
-        self.idempotency_key = row["idempotency_key"]
-        self.reverses_id = row["reverses_id"]
-        self.service_record_id = row["service_record_id"]
-        self.redemption_id = row["redemption_id"]
-        self.created_at = row["created_at"]
-
-
 @dataclass(frozen=True)
 class NewTransaction:
     """One transaction of a batch for `post_many`: signed amounts by account id."""
@@ -186,15 +184,7 @@ def post_many(kind: str, batch: Sequence[NewTransaction], *, actor: User | None)
     """
     if not batch:
         return []
-    prepared = []
-    for item in batch:
-        merged: dict[int, int] = {}
-        for account_id, amount in item.lines:
-            merged[account_id] = merged.get(account_id, 0) + amount
-        lines = sorted((acc_id, amt) for acc_id, amt in merged.items() if amt != 0)
-        if len(lines) < 2 or sum(amt for _id, amt in lines) != 0:
-            raise ValueError("a transaction needs two or more postings that sum to zero")
-        prepared.append(lines)
+    prepared = [_balanced_lines(_merge(item.lines)) for item in batch]
 
     session = db.session
     account_ids = sorted({acc_id for lines in prepared for acc_id, _amt in lines})
@@ -233,7 +223,7 @@ def post_many(kind: str, batch: Sequence[NewTransaction], *, actor: User | None)
                "actor_id": actor.id if actor else None, "idempotency_key": item.key,
                "reverses_id": None, "service_record_id": item.service_record_id,
                "redemption_id": item.redemption_id, "created_at": now, "prev_hash": prev_hash}
-        prev_hash = chain_hash(prev_hash, _ChainView(row), triples)
+        prev_hash = chain_hash(prev_hash, SimpleNamespace(**row), triples)
         row["hash"] = prev_hash
         txn_rows.append(row)
         all_triples.append(triples)

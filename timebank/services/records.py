@@ -188,7 +188,10 @@ def _refuse_overlap(member_id: int, started_at: datetime, ended_at: datetime) ->
 
 def visible_record(actor: User, record_id: int) -> ServiceRecord:
     """The record if the actor may see it: their own, or staff whose reach covers it."""
-    record = db.session.get(ServiceRecord, record_id)
+    return _visible(actor, db.session.get(ServiceRecord, record_id))
+
+
+def _visible(actor: User, record: ServiceRecord | None) -> ServiceRecord:
     if record is None or not (
         record.member_id == actor.id or access.reaches(actor, record.org_unit)
     ):
@@ -271,7 +274,7 @@ def _approve_one(record: ServiceRecord, reviewer: User) -> None:
     _check_approvable(record, reviewer)
     if record.id not in _approve_checked([record], reviewer):
         raise InvalidTransition(_("This record was already reviewed."))
-    if helping.records_with_held_points([record.id]):
+    if helping.records_from_requests([record.id]):
         helping.settle_for_record(record, actor=reviewer)
     db.session.expire(record)
 
@@ -335,17 +338,14 @@ def bulk_approve(record_ids: list[int], *, reviewer: User) -> BulkResult:
     failed: dict[int, str] = {}
     checked: list[ServiceRecord] = []
     for record_id in wanted:
-        record = found.get(record_id)
         try:
-            if record is None or not (record.member_id == reviewer.id
-                                      or access.reaches(reviewer, record.org_unit)):
-                raise NotFound(_("No such service record."))
+            record = _visible(reviewer, found.get(record_id))
             _check_approvable(record, reviewer)
         except DomainError as err:
             failed[record_id] = err.code
         else:
             checked.append(record)
-    with_help = helping.records_with_held_points([record.id for record in checked])
+    with_help = helping.records_from_requests([record.id for record in checked])
     approved: set[int] = set()
 
     def one_by_one(batch: list[ServiceRecord]) -> None:

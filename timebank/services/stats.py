@@ -87,15 +87,10 @@ def _upsert():
     )
 
 
-def add_approved(record: ServiceRecord, points_minor: int) -> list[int]:
-    """Add an approved record to its member's week, month, year and all-time rows, and note
-    any star level it makes the member reach (flush only). Returns the new levels."""
-    return add_approved_many([(record, points_minor)]).get(record.member_id, [])
-
-
 def add_approved_many(approved: Sequence[tuple[ServiceRecord, int]]) -> dict[int, list[int]]:
-    """`add_approved` for many records at once: their additions summed per member and period
-    and written in a few upserts. Returns the star levels each member reached."""
+    """Add approved records to their members' week, month, year and all-time rows (summed
+    per member and period, one executemany upsert), and note the star levels they make
+    members reach (flush only). Returns the levels reached, by member."""
     placings: dict[int, dict[str, int | None]] = {}
     members: dict[int, User] = {}
     deltas: dict[tuple[int, str, date], list[int]] = {}
