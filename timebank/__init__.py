@@ -62,10 +62,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     babel.init_app(app, locale_selector=select_locale)
 
     with app.app_context():
-        from timebank.services.tx import install_sqlite_pragmas
+        from timebank.services.tx import install_sqlite_pragmas, keep_prepared_statements
 
         if db.engine.dialect.name == "sqlite":
             install_sqlite_pragmas(db.engine)
+        elif db.engine.dialect.name == "postgresql":
+            keep_prepared_statements(db.engine)
 
     from timebank import models  # noqa: F401  (every table for Alembic)
     from timebank.api import init_api

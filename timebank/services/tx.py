@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 
@@ -84,3 +85,54 @@ def install_sqlite_pragmas(engine: Engine) -> None:
         write = _write_intent.get()
         conn.info["write"] = write
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+_ONLY_READS = re.compile(r"\s*SELECT\b", re.IGNORECASE)
+
+
+def keep_prepared_statements(engine: Engine) -> None:
+    """End a PostgreSQL transaction that only read with COMMIT instead of ROLLBACK.
+
+    psycopg forgets every prepared statement at a ROLLBACK (the transaction might have
+    dropped what they refer to). A request that only reads ends in a rollback when its
+    session closes, so no statement ever stayed prepared and PostgreSQL planned every query
+    of every request again, about 0.3 ms for the token lookup alone. For a transaction that
+    ran nothing but SELECTs, COMMIT leaves the database exactly as ROLLBACK would. Anything
+    else (a write, a savepoint, a SET, a failed statement) still ends in a real rollback.
+    """
+    dialect = engine.dialect
+    rollback, commit = dialect.do_rollback, dialect.do_commit
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _note_changes(conn, _cursor, statement, _parameters, _context, _executemany):
+        if not _ONLY_READS.match(statement):
+            conn.info["changed"] = True
+
+    @event.listens_for(engine, "handle_error")
+    def _note_failure(context):
+        if context.connection is not None and not context.connection.invalidated:
+            context.connection.info["changed"] = True
+
+    def do_rollback(dbapi_connection) -> None:
+        info = _pooled_info(dbapi_connection)
+        if info is None or info.pop("changed", False):
+            rollback(dbapi_connection)
+        else:
+            commit(dbapi_connection)
+
+    def do_commit(dbapi_connection) -> None:
+        commit(dbapi_connection)
+        info = _pooled_info(dbapi_connection)
+        if info is not None:
+            info.pop("changed", None)
+
+    dialect.do_rollback = do_rollback
+    dialect.do_commit = do_commit
+
+
+def _pooled_info(dbapi_connection) -> dict | None:
+    """The pool's per-connection dict; None for the engine's first, unpooled connection."""
+    try:
+        return dbapi_connection.info
+    except (AttributeError, NotImplementedError):
+        return None
