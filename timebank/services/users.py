@@ -8,10 +8,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Select, bindparam, func, or_, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -250,11 +251,20 @@ def issue_token(*, username: str, password: str, ttl_hours: int) -> tuple[str, A
     return raw, token
 
 
+@cache
+def _token_query() -> Select:
+    # Built once: every API request runs it, and building a statement costs as much as
+    # running it.
+    return (
+        select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"))
+        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+    )
+
+
 def user_for_token(raw: str) -> tuple[User, ApiToken] | None:
     """The token's user, with their unit and roles, in one query (every API request asks)."""
     token = db.session.execute(
-        select(ApiToken).where(ApiToken.token_hash == _token_hash(raw))
-        .options(joinedload(ApiToken.user).joinedload(User.role_rows))
+        _token_query(), {"token_hash": _token_hash(raw)}
     ).unique().scalar_one_or_none()
     if (
         token is None
@@ -305,20 +315,27 @@ class MemberSummary:
         return int((self.total_hours - floor) * 100 / (target - floor))
 
 
-def summary(member: User) -> MemberSummary:
-    """Balance, approved hours and points, star level and hours awaiting review: one query."""
+@cache
+def _summary_query() -> Select:
+    # Built once over the tables (not the ORM classes): the balance is the most read thing
+    # in the app, and this keeps it to the cost of the query itself.
+    account, stat, record = Account.__table__, ServiceStat.__table__, ServiceRecord.__table__
+    member_id = bindparam("member_id")
     pending = (
-        select(func.coalesce(func.sum(ServiceRecord.hours_minor), 0))
-        .where(ServiceRecord.member_id == member.id, ServiceRecord.status == "pending")
+        select(func.coalesce(func.sum(record.c.hours_minor), 0))
+        .where(record.c.member_id == member_id, record.c.status == "pending")
         .scalar_subquery()
     )
-    row = db.session.execute(
-        select(Account.balance_minor, ServiceStat.hours_minor, ServiceStat.points_minor,
-               pending)
-        .outerjoin(ServiceStat, (ServiceStat.member_id == Account.user_id)
-                   & (ServiceStat.period == "all"))
-        .where(Account.user_id == member.id)
-    ).first()
+    return (
+        select(account.c.balance_minor, stat.c.hours_minor, stat.c.points_minor, pending)
+        .outerjoin(stat, (stat.c.member_id == account.c.user_id) & (stat.c.period == "all"))
+        .where(account.c.user_id == member_id)
+    )
+
+
+def summary(member: User) -> MemberSummary:
+    """Balance, approved hours and points, star level and hours awaiting review: one query."""
+    row = db.session.execute(_summary_query(), {"member_id": member.id}).first()
     if row is None:
         raise NotFound(_("This member has no points account."))
     balance_minor, hours_minor, points_minor, pending_minor = row
