@@ -1,10 +1,12 @@
 """The load driver: a separate process that drives the running app for fixed durations.
 
-    python -m bench.load PLAN.json BASE_URL OUT.json [--duration S] [--concurrency N]
+    python -m bench.load PLAN.json BASE_URL OUT.json [--duration S] [--rounds N]
+        [--concurrency N]
 
-Each scenario runs `concurrency` clients in a closed loop for `duration` seconds after a
-short warm-up, and reports requests/s, p50/p95/max latency and every non-2xx or failed
-request as an error. Requests that change something (approvals, redemptions) take their
+Each scenario runs `concurrency` clients in a closed loop for `duration` seconds in all,
+in `rounds` turns taken in order with the other scenarios, each turn after a short warm-up,
+and reports requests/s, p50/p95/max latency and every non-2xx or failed request as an
+error. Requests that change something (approvals, redemptions) take their
 record or code from pools the dataset prepared, each used once.
 """
 
@@ -102,10 +104,20 @@ def scenarios(plan: dict) -> dict[str, tuple[str, Callable[[], tuple]]]:
     }
 
 
-async def _run(client: aiohttp.ClientSession, name: str, label: str, next_request,
-               *, duration: float, warmup: float, concurrency: int) -> Outcome:
-    outcome = Outcome(name=name, label=label, concurrency=concurrency)
-    latencies: list[float] = []
+@dataclass
+class Slice:
+    """One stretch of one scenario: what was measured after its warm-up."""
+
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    duration_s: float = 0.0
+    exhausted: bool = False
+
+
+async def _slice(client: aiohttp.ClientSession, next_request, *, duration: float,
+                 warmup: float, concurrency: int) -> Slice:
+    result = Slice()
     measuring_from = time.monotonic() + warmup
     deadline = measuring_from + duration
 
@@ -117,7 +129,7 @@ async def _run(client: aiohttp.ClientSession, name: str, label: str, next_reques
             try:
                 method, path, headers, body = next_request()
             except Exhausted:
-                outcome.exhausted = True
+                result.exhausted = True
                 return
             sent_at = now
             began = time.perf_counter()
@@ -132,23 +144,33 @@ async def _run(client: aiohttp.ClientSession, name: str, label: str, next_reques
             elapsed = time.perf_counter() - began
             if sent_at < measuring_from:
                 continue  # warm-up
-            latencies.append(elapsed)
+            result.latencies.append(elapsed)
             if error:
-                outcome.errors += 1
-                if len(outcome.error_samples) < 5:
-                    outcome.error_samples.append(error)
+                result.errors += 1
+                if len(result.error_samples) < 5:
+                    result.error_samples.append(error)
 
     started = time.monotonic()
     await asyncio.gather(*(client_loop() for _ in range(concurrency)))
     ended = min(time.monotonic(), deadline)
-    outcome.duration_s = round(max(ended - max(started, measuring_from), 1e-9), 2)
-    outcome.requests = len(latencies)
-    outcome.rps = round(outcome.requests / outcome.duration_s, 1)
-    ms = [v * 1000 for v in latencies]
-    outcome.p50_ms = round(percentile(ms, 50), 1)
-    outcome.p95_ms = round(percentile(ms, 95), 1)
-    outcome.max_ms = round(max(ms, default=0.0), 1)
-    return outcome
+    result.duration_s = max(ended - max(started, measuring_from), 1e-9)
+    return result
+
+
+def outcome(name: str, label: str, concurrency: int, slices: list[Slice]) -> Outcome:
+    """A scenario's figures over all its slices."""
+    ms = [v * 1000 for s in slices for v in s.latencies]
+    duration = sum(s.duration_s for s in slices)
+    errors = sum(s.errors for s in slices)
+    return Outcome(
+        name=name, label=label, concurrency=concurrency,
+        duration_s=round(duration, 2), requests=len(ms), errors=errors,
+        rps=round(len(ms) / max(duration, 1e-9), 1),
+        p50_ms=round(percentile(ms, 50), 1), p95_ms=round(percentile(ms, 95), 1),
+        max_ms=round(max(ms, default=0.0), 1),
+        exhausted=any(s.exhausted for s in slices),
+        error_samples=[e for s in slices for e in s.error_samples][:5],
+    )
 
 
 async def _bulk(client: aiohttp.ClientSession, plan: dict) -> Outcome:
@@ -180,23 +202,34 @@ ORDER = ("healthz", "balance", "leaderboard", "redemption", "approve", "bulk_app
 
 
 async def drive(plan: dict, base_url: str, *, duration: float, warmup: float,
-                concurrency: int, only: list[str] | None = None) -> list[Outcome]:
-    results = []
+                concurrency: int, rounds: int = 4, only: list[str] | None = None
+                ) -> list[Outcome]:
+    """Each scenario for `duration` seconds in all, taken in `rounds` turns.
+
+    The scenarios take turns (healthz, balance, …, healthz, balance, …) so that a machine
+    that slows down or speeds up during the run shifts every endpoint alike, and the ratios
+    to /healthz compare like with like.
+    """
     table = scenarios(plan)
+    names = [n for n in (only or ORDER) if n != "bulk_approve"]
+    slices: dict[str, list[Slice]] = {name: [] for name in names}
+    results = []
     # gunicorn's sync workers close every connection, so does the driver: each request
     # is accepted by whichever worker is free.
     connector = aiohttp.TCPConnector(limit=concurrency, force_close=True)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as client:
-        for name in only or ORDER:
-            if name == "bulk_approve":
-                print("[load] bulk approve", flush=True)
-                results.append(await _bulk(client, plan))
-                continue
-            label, next_request = table[name]
-            print(f"[load] {name} for {duration:.0f} s × {concurrency} clients", flush=True)
-            results.append(await _run(client, name, label, next_request, duration=duration,
-                                      warmup=warmup, concurrency=concurrency))
+        for turn in range(1, rounds + 1):
+            print(f"[load] round {turn}/{rounds}: {duration / rounds:.0f} s per endpoint × "
+                  f"{concurrency} clients", flush=True)
+            for name in names:
+                slices[name].append(await _slice(
+                    client, table[name][1], duration=duration / rounds, warmup=warmup,
+                    concurrency=concurrency))
+        results = [outcome(name, table[name][0], concurrency, slices[name]) for name in names]
+        if "bulk_approve" in (only or ORDER):
+            print("[load] bulk approve", flush=True)
+            results.append(await _bulk(client, plan))
     return results
 
 
@@ -208,13 +241,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--only", nargs="*")
     args = parser.parse_args(argv)
     with open(args.plan) as fh:
         plan = json.load(fh)
     results = asyncio.run(drive(plan, args.base_url, duration=args.duration,
                                 warmup=args.warmup, concurrency=args.concurrency,
-                                only=args.only))
+                                rounds=args.rounds, only=args.only))
     with open(args.out, "w") as fh:
         json.dump([asdict(r) for r in results], fh, indent=1)
     for r in results:

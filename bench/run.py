@@ -1,7 +1,7 @@
 """`make bench`: build the dataset on a fresh PostgreSQL, serve it with gunicorn, drive load
 from a separate process, and write the results into bench/RESULTS.md.
 
-    python -m bench.run [--scale full|small|tiny] [--duration S] [--workers N]
+    python -m bench.run [--scale full|small|tiny] [--duration S] [--rounds N] [--workers N]
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def _verify(url: str, when: str) -> tuple[bool, float, int]:
     return report.ok, took, report.transactions
 
 
-def run(scale_name: str, *, duration: float, warmup: float, workers: int,
+def run(scale_name: str, *, duration: float, warmup: float, rounds: int, workers: int,
         concurrency: int) -> dict:
     scale = dataset.SCALES[scale_name]
     cluster = start_cluster(PG_OPTIONS)
@@ -135,11 +135,13 @@ def run(scale_name: str, *, duration: float, warmup: float, workers: int,
         log(f"gunicorn: {workers} workers on port {port}")
         server = _serve(url, workers, port, work / "gunicorn.log")
         master = server.pid
-        log(f"driving load: {duration:.0f} s per endpoint, {concurrency} clients")
+        log(f"driving load: {duration:.0f} s per endpoint in {rounds} rounds, "
+            f"{concurrency} clients")
         subprocess.run(
             [sys.executable, "-m", "bench.load", str(work / "plan.json"),
              f"http://127.0.0.1:{port}", str(work / "out.json"), "--duration", str(duration),
-             "--warmup", str(warmup), "--concurrency", str(concurrency)],
+             "--warmup", str(warmup), "--rounds", str(rounds),
+             "--concurrency", str(concurrency)],
             cwd=ROOT, check=True)
         peaks = [_peak_rss_mb(pid) for pid in _children(master)]
         os.killpg(server.pid, signal.SIGTERM)
@@ -156,6 +158,7 @@ def run(scale_name: str, *, duration: float, warmup: float, workers: int,
             "workers": workers,
             "concurrency": concurrency,
             "duration_s": duration,
+            "rounds": rounds,
             "build_s": round(build_s),
             "verify_s": round(verify_s),
             "transactions_after": transactions,
@@ -236,7 +239,9 @@ def section(report: dict, small: dict | None) -> str:
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB; {m['system']}; "
         f"Python {m['python']}; PostgreSQL {report['postgresql']} on the same machine; "
         f"gunicorn with {report['workers']} workers; the driver in its own process with "
-        f"{report['concurrency']} clients, {report['duration_s']:.0f} s per endpoint.",
+        f"{report['concurrency']} clients, {report['duration_s']:.0f} s per endpoint "
+        f"in {report.get('rounds', 1)} rounds (the endpoints take turns, so a drift of "
+        "the machine during the run shifts them all alike).",
         "",
         table(report),
         "",
@@ -273,13 +278,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", choices=sorted(dataset.SCALES), default="full")
     parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="seconds of warm-up before each round of each endpoint")
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
     parser.add_argument("--concurrency", type=int, default=None)
     parser.add_argument("--no-write", action="store_true",
                         help="print the results, leave bench/RESULTS.md alone")
     args = parser.parse_args(argv)
-    report = run(args.scale, duration=args.duration, warmup=args.warmup,
+    report = run(args.scale, duration=args.duration, warmup=args.warmup, rounds=args.rounds,
                  workers=args.workers, concurrency=args.concurrency or args.workers)
     if args.no_write or args.scale == "tiny":
         print(section(report, None))
