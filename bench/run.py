@@ -29,9 +29,11 @@ from tests.pg_cluster import start_cluster
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "RESULTS.md"
 
-# A production-like server: durable commits (fsync, synchronous_commit on), memory for the
-# working set, checkpoints spread out so the bulk load is not throttled by them.
+# A production-like server: durable commits, memory for the working set, checkpoints spread
+# out so the bulk load is not throttled by them. The executor starts postgres with -F (fsync
+# off, right for tests); the settings below come after it on the command line and win.
 PG_OPTIONS = (
+    "-c fsync=on -c synchronous_commit=on -c full_page_writes=on "
     "-c max_connections=100 -c shared_buffers=2GB -c effective_cache_size=8GB "
     "-c work_mem=16MB -c maintenance_work_mem=1GB -c max_wal_size=8GB "
     "-c checkpoint_timeout=30min -c random_page_cost=1.1 -c jit=off"
@@ -174,8 +176,12 @@ def run(scale_name: str, *, duration: float, warmup: float, rounds: int, workers
 
 
 def cluster_version(cluster) -> str:
+    """The server's version and its durability settings, as the run had them."""
     with cluster._admin() as conn:
-        return conn.execute("SHOW server_version").fetchone()[0].split()[0]
+        version = conn.execute("SHOW server_version").fetchone()[0].split()[0]
+        durable = ", ".join(f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}"
+                            for name in ("fsync", "synchronous_commit", "full_page_writes"))
+    return f"{version} ({durable})"
 
 
 # --- reporting ---------------------------------------------------------------------------
