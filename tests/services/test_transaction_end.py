@@ -28,17 +28,36 @@ def test_reading_requests_keep_the_token_lookup_prepared(app, api, world):
     assert api.balance(member) == "0.00"
 
 
-def test_a_transaction_that_wrote_is_still_rolled_back(app, world):
+def test_a_statement_that_wrote_is_still_rolled_back(app, world):
     with app.app_context():
         db.session.execute(text("UPDATE user_account SET display_name = 'changed'"))
+        db.session.rollback()
+    with app.app_context():
+        assert "changed" not in set(db.session.scalars(select(User.display_name)))
+
+
+def test_an_orm_insert_is_still_rolled_back(app, world):
+    with app.app_context():
+        assert db.session.scalar(select(User.id).where(User.id == world.vol_a.id))
         db.session.add(OrgUnit(kind="street", name="不该留下的街道", path="/ghost/"))
         db.session.flush()
         db.session.rollback()
     with app.app_context():
-        names = set(db.session.scalars(select(User.display_name)))
-        assert "changed" not in names
         assert db.session.scalar(
             select(OrgUnit.id).where(OrgUnit.name == "不该留下的街道")) is None
+
+
+def test_reads_after_a_commit_keep_their_statements_prepared(app, world):
+    with app.app_context():
+        db.session.execute(text("UPDATE user_account SET display_name = display_name"))
+        db.session.commit()
+        for _ in range(6):
+            db.session.scalar(select(User.display_name).where(User.id == world.vol_a.id))
+            db.session.rollback()
+        prepared = db.session.scalar(text(
+            "SELECT count(*) FROM pg_prepared_statements "
+            "WHERE statement LIKE 'SELECT user_account.display_name%'"))
+        assert prepared == 1
 
 
 def test_a_failed_statement_rolls_back_what_came_before_it(app, world):

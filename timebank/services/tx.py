@@ -99,6 +99,8 @@ def keep_prepared_statements(engine: Engine) -> None:
     of every request again, about 0.3 ms for the token lookup alone. For a transaction that
     ran nothing but SELECTs, COMMIT leaves the database exactly as ROLLBACK would. Anything
     else (a write, a savepoint, a SET, a failed statement) still ends in a real rollback.
+    The rule trusts that a SELECT does not write: the app runs no SELECT … INTO and calls no
+    function that changes data (nextval and setval are outside transactions anyway).
     """
     dialect = engine.dialect
     rollback, commit = dialect.do_rollback, dialect.do_commit
@@ -115,8 +117,10 @@ def keep_prepared_statements(engine: Engine) -> None:
 
     def do_rollback(dbapi_connection) -> None:
         info = _pooled_info(dbapi_connection)
-        if info is None or info.pop("changed", False):
+        if info is None or info.get("changed"):
             rollback(dbapi_connection)
+            if info is not None:  # only once the rollback is done: a failed one is retried
+                info.pop("changed", None)
         else:
             commit(dbapi_connection)
 

@@ -12,7 +12,7 @@ from functools import cache
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import Select, bindparam, func, or_, select, update
+from sqlalchemy import Select, bindparam, func, literal_column, or_, select, update
 from sqlalchemy.orm import joinedload
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -323,7 +323,9 @@ def _summary_query() -> Select:
     member_id = bindparam("member_id")
     pending = (
         select(func.coalesce(func.sum(record.c.hours_minor), 0))
-        .where(record.c.member_id == member_id, record.c.status == "pending")
+        # 'pending' written into the statement: a prepared statement's generic plan can
+        # then still use the partial index of pending records.
+        .where(record.c.member_id == member_id, record.c.status == literal_column("'pending'"))
         .scalar_subquery()
     )
     return (
