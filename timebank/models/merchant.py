@@ -92,6 +92,15 @@ class Redemption(db.Model):
     offer: Mapped[Offer] = relationship(lazy="joined")
     member = relationship("User", foreign_keys=[member_id], lazy="joined")
 
+    # The names the till and the API show, as a RedemptionReceipt has them too.
+    @property
+    def offer_title(self) -> str:
+        return self.offer.title
+
+    @property
+    def member_display_name(self) -> str:
+        return self.member.display_name
+
 
 class MerchantSettlement(db.Model):
     """A merchant's month, settled by community staff with the figures as they stood then."""

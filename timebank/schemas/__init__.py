@@ -272,9 +272,9 @@ class RedemptionIn(Schema):
 class RedemptionOut(Schema):
     id = fields.Integer()
     offer_id = fields.Integer()
-    offer_title = fields.Function(lambda r: r.offer.title)
+    offer_title = fields.String()
     points = MinorUnits(attribute="points_minor")
-    member_name = fields.Function(lambda r: mask_name(r.member.display_name))
+    member_name = fields.Function(lambda r: mask_name(r.member_display_name))
     status = fields.String()
     created_at = LocalDateTime()
     refunded_at = LocalDateTime(allow_none=True)

@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from types import SimpleNamespace
 
 from flask_babel import gettext as _
@@ -173,6 +174,27 @@ class NewTransaction:
     redemption_id: int | None = None
 
 
+@cache
+def _batch_statements() -> SimpleNamespace:
+    # Built once over the tables: every redemption and bulk approval runs them.
+    account, head = Account.__table__, LedgerHead.__table__
+    transaction, posting = LedgerTransaction.__table__, Posting.__table__
+    return SimpleNamespace(
+        lock_accounts=select(account.c.id, account.c.balance_minor, account.c.allow_negative)
+        .where(account.c.id.in_(bindparam("account_ids", expanding=True)))
+        .order_by(account.c.id).with_for_update(),
+        lock_head=select(head.c.last_seq, head.c.last_hash).where(head.c.id == 1)
+        .with_for_update(),
+        insert_transactions=transaction.insert()
+        .returning(transaction.c.id, sort_by_parameter_order=True),
+        insert_postings=posting.insert(),
+        set_balances=account.update().where(account.c.id == bindparam("account_id"))
+        .values(balance_minor=bindparam("balance")),
+        set_head=head.update().where(head.c.id == 1)
+        .values(last_seq=bindparam("seq"), last_hash=bindparam("hash")),
+    )
+
+
 def post_many(kind: str, batch: Sequence[NewTransaction], *, actor: User | None) -> list[int]:
     """Append many balanced transactions in a few statements; flushes only, returns their ids
     in the order given.
@@ -187,25 +209,19 @@ def post_many(kind: str, batch: Sequence[NewTransaction], *, actor: User | None)
     prepared = [_balanced_lines(_merge(item.lines)) for item in batch]
 
     session = db.session
+    sql = _batch_statements()
     account_ids = sorted({acc_id for lines in prepared for acc_id, _amt in lines})
     balances: dict[int, int] = {}
     may_go_negative: dict[int, bool] = {}
     for offset in range(0, len(account_ids), 1000):
-        rows = session.execute(
-            select(Account.id, Account.balance_minor, Account.allow_negative)
-            .where(Account.id.in_(account_ids[offset:offset + 1000]))
-            .order_by(Account.id)
-            .with_for_update()
-        ).all()
+        rows = session.execute(sql.lock_accounts,
+                               {"account_ids": account_ids[offset:offset + 1000]}).all()
         for acc_id, balance, allow_negative in rows:
             balances[acc_id] = balance
             may_go_negative[acc_id] = allow_negative
     if len(balances) != len(account_ids):
         raise NotFound(_("This member has no points account."))
-    head = session.execute(
-        select(LedgerHead.last_seq, LedgerHead.last_hash).where(LedgerHead.id == 1)
-        .with_for_update()
-    ).one()
+    head = session.execute(sql.lock_head).one()
 
     seq, prev_hash = head.last_seq, head.last_hash
     now = utcnow()
@@ -228,25 +244,16 @@ def post_many(kind: str, batch: Sequence[NewTransaction], *, actor: User | None)
         txn_rows.append(row)
         all_triples.append(triples)
 
-    table = LedgerTransaction.__table__
-    ids = list(session.scalars(
-        table.insert().returning(table.c.id, sort_by_parameter_order=True), txn_rows))
-    session.execute(Posting.__table__.insert(), [
+    ids = list(session.scalars(sql.insert_transactions, txn_rows))
+    session.execute(sql.insert_postings, [
         {"transaction_id": txn_id, "account_id": acc_id, "amount_minor": amount,
          "balance_after_minor": after}
         for txn_id, triples in zip(ids, all_triples, strict=True)
         for acc_id, amount, after in triples
     ])
-    account_table = Account.__table__
-    session.execute(
-        account_table.update().where(account_table.c.id == bindparam("account_id"))
-        .values(balance_minor=bindparam("balance")),
-        [{"account_id": acc_id, "balance": balances[acc_id]} for acc_id in account_ids])
-    session.execute(
-        update(LedgerHead).where(LedgerHead.id == 1)
-        .values(last_seq=seq, last_hash=prev_hash)
-        .execution_options(synchronize_session=False)
-    )
+    session.execute(sql.set_balances, [{"account_id": acc_id, "balance": balances[acc_id]}
+                                       for acc_id in account_ids])
+    session.execute(sql.set_head, {"seq": seq, "hash": prev_hash})
     _expire_balances(account_ids)
     return ids
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from functools import cache
+from types import SimpleNamespace
 
 from flask_babel import gettext as _
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 
 from timebank.errors import (
     CodeAlreadyUsed,
@@ -28,7 +30,7 @@ from timebank.models import (
     RedemptionCode,
     User,
 )
-from timebank.models.base import utcnow
+from timebank.models.base import UTCDateTime, utcnow
 from timebank.services import access, ledger, org, tx
 from timebank.timeutil import start_of_day
 
@@ -123,65 +125,97 @@ def issue_code(*, member: User, ttl_seconds: int) -> RedemptionCode:
     return issued
 
 
-def redeem(*, actor: User, code: str, offer_id: int) -> Redemption:
+@dataclass(frozen=True)
+class RedemptionReceipt:
+    """A redemption as the till shows it and the API answers it, made from what the
+    redeeming transaction already holds (nothing is read again after the commit)."""
+
+    id: int
+    offer_id: int
+    offer_title: str
+    points_minor: int
+    member_id: int
+    member_display_name: str
+    created_at: datetime
+    transaction_id: int
+    status: str = "completed"
+    refunded_at: datetime | None = None
+    refund_transaction_id: int | None = None
+
+
+@cache
+def _redeem_statements() -> SimpleNamespace:
+    # The till is the busiest writer after approvals: its statements are built once, over
+    # the tables, and none of them loads an ORM object.
+    offer, code, redemption = Offer.__table__, RedemptionCode.__table__, Redemption.__table__
+    account, user = Account.__table__, User.__table__
+    now = bindparam("now", type_=UTCDateTime())
+    latest = (select(code.c.id).where(code.c.code == bindparam("given_code"))
+              .order_by(code.c.id.desc()).limit(1).scalar_subquery())
+    holder_name = (select(user.c.display_name).where(user.c.id == code.c.member_id)
+                   .scalar_subquery())
+    # The two points accounts come with the rows that name their owners.
+    holder_account = (select(account.c.id).where(account.c.kind == "member",
+                                                 account.c.user_id == code.c.member_id)
+                      .scalar_subquery())
+    shop_account = (select(account.c.id).where(account.c.kind == "merchant",
+                                               account.c.merchant_id == offer.c.merchant_id)
+                    .scalar_subquery().label("shop_account"))
+    return SimpleNamespace(
+        offer=select(offer.c.merchant_id, offer.c.title, offer.c.points_cost_minor,
+                     offer.c.is_active, shop_account)
+        .where(offer.c.id == bindparam("offer_id")),
+        # The usual case in one statement: the code's latest issue, live, is taken at once.
+        take_code=(code.update()
+                   .where(code.c.id == latest, code.c.consumed_at.is_(None),
+                          code.c.expires_at > now)
+                   .values(consumed_at=now, is_used=True)
+                   .returning(code.c.id, code.c.member_id, holder_name, holder_account)),
+        latest_issue=select(RedemptionCode).where(RedemptionCode.id == latest)
+        .execution_options(populate_existing=True),
+        insert=redemption.insert().returning(redemption.c.id),
+        link=(redemption.update().where(redemption.c.id == bindparam("redemption_id"))
+              .values(transaction_id=bindparam("transaction_id"))),
+    )
+
+
+def redeem(*, actor: User, code: str, offer_id: int) -> RedemptionReceipt:
     """The till: consume the member's code and move the offer's points to the merchant."""
     tx.begin_write()
-    offer = db.session.get(Offer, offer_id)
+    sql = _redeem_statements()
+    offer = db.session.execute(sql.offer, {"offer_id": offer_id}).first()
     if offer is None or not offer.is_active:
         raise NotFound(_("No such offer."))
     if not actor.has_role("merchant") or actor.merchant_id != offer.merchant_id:
         raise Forbidden(_("This offer belongs to another merchant."))
     now = utcnow()
-    latest = (select(RedemptionCode.id).where(RedemptionCode.code == code)
-              .order_by(RedemptionCode.id.desc()).limit(1).scalar_subquery())
-    # The usual case in one statement: the code's latest issue, live, is taken at once.
-    taken = db.session.execute(
-        update(RedemptionCode)
-        .where(RedemptionCode.id == latest, RedemptionCode.consumed_at.is_(None),
-               RedemptionCode.expires_at > now)
-        .values(consumed_at=now, is_used=True)
-        .returning(RedemptionCode.id, RedemptionCode.member_id)
-        .execution_options(synchronize_session=False)
-    ).first()
+    taken = db.session.execute(sql.take_code, {"given_code": code, "now": now}).first()
     if taken is None:  # say why: unknown, used, expired (or another till a moment ago)
-        issued = db.session.scalar(
-            select(RedemptionCode).where(RedemptionCode.id == latest)
-            .execution_options(populate_existing=True))
+        issued = db.session.scalar(sql.latest_issue, {"given_code": code})
         if issued is None:
             raise CodeNotFound()
         _refuse_spent(issued, now)
         raise CodeAlreadyUsed()
-    code_id, member_id = taken
-    redemption = Redemption(
-        merchant_id=offer.merchant_id,
-        offer_id=offer.id,
-        member_id=member_id,
-        code_id=code_id,
-        points_minor=offer.points_cost_minor,
-        status="completed",
-        created_by_id=actor.id,
-        created_at=now,
-    )
-    db.session.add(redemption)
-    db.session.flush()
-    accounts = {(a.kind, a.user_id or a.merchant_id): a for a in db.session.scalars(
-        select(Account).where(
-            ((Account.kind == "member") & (Account.user_id == member_id))
-            | ((Account.kind == "merchant") & (Account.merchant_id == offer.merchant_id))))}
-    member_account = accounts.get(("member", member_id)) or ledger.member_account(member_id)
-    shop_account = (accounts.get(("merchant", offer.merchant_id))
-                    or ledger.merchant_account(offer.merchant_id))
-    txn = ledger.post(
-        "redemption",
-        [(member_account, -offer.points_cost_minor), (shop_account, offer.points_cost_minor)],
-        actor=actor,
-        key=f"redemption:{redemption.id}",
-        memo=offer.title,
-        redemption_id=redemption.id,
-    )
-    redemption.transaction_id = txn.id
+    code_id, member_id, member_name, member_account = taken
+    redemption_id = db.session.execute(sql.insert, {
+        "merchant_id": offer.merchant_id, "offer_id": offer_id, "member_id": member_id,
+        "code_id": code_id, "points_minor": offer.points_cost_minor, "status": "completed",
+        "created_by_id": actor.id, "created_at": now,
+    }).scalar_one()
+    member_account = member_account or ledger.member_account(member_id).id
+    shop_account = offer.shop_account or ledger.merchant_account(offer.merchant_id).id
+    cost = offer.points_cost_minor
+    (transaction_id,) = ledger.post_many("redemption", [ledger.NewTransaction(
+        lines=((member_account, -cost), (shop_account, cost)),
+        key=f"redemption:{redemption_id}", memo=offer.title, redemption_id=redemption_id,
+    )], actor=actor)
+    db.session.execute(sql.link, {"redemption_id": redemption_id,
+                                  "transaction_id": transaction_id})
     tx.commit()
-    return redemption
+    return RedemptionReceipt(
+        id=redemption_id, offer_id=offer_id, offer_title=offer.title, points_minor=cost,
+        member_id=member_id, member_display_name=member_name, created_at=now,
+        transaction_id=transaction_id)
 
 
 def _refuse_spent(issued: RedemptionCode, now) -> None:
