@@ -74,7 +74,9 @@ class Posting(db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    transaction_id: Mapped[int] = mapped_column(ForeignKey("ledger_transaction.id"), index=True)
+    # Checked at commit: `ledger.post_one` writes the postings before their transaction.
+    transaction_id: Mapped[int] = mapped_column(
+        ForeignKey("ledger_transaction.id", deferrable=True, initially="DEFERRED"), index=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id"))
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     balance_after_minor: Mapped[int] = mapped_column(BigInteger)

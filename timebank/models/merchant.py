@@ -80,7 +80,9 @@ class Redemption(db.Model):
     code_id: Mapped[int] = mapped_column(ForeignKey("redemption_code.id"), unique=True)
     points_minor: Mapped[int] = mapped_column(BigInteger)
     status: Mapped[str] = mapped_column(String(16), default="completed")
-    transaction_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_transaction.id"))
+    # Checked at commit: the till writes the redemption before its ledger entry.
+    transaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ledger_transaction.id", deferrable=True, initially="DEFERRED"))
     refund_transaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("ledger_transaction.id")
     )

@@ -30,7 +30,7 @@ from timebank.models import (
     RedemptionCode,
     User,
 )
-from timebank.models.base import UTCDateTime, utcnow
+from timebank.models.base import UTCDateTime, next_id, utcnow
 from timebank.services import access, ledger, org, tx
 from timebank.timeutil import start_of_day
 
@@ -150,32 +150,43 @@ def _redeem_statements() -> SimpleNamespace:
     offer, code, redemption = Offer.__table__, RedemptionCode.__table__, Redemption.__table__
     account, user = Account.__table__, User.__table__
     now = bindparam("now", type_=UTCDateTime())
+    given_offer = bindparam("offer_id", type_=offer.c.id.type)
     latest = (select(code.c.id).where(code.c.code == bindparam("given_code"))
               .order_by(code.c.id.desc()).limit(1).scalar_subquery())
-    holder_name = (select(user.c.display_name).where(user.c.id == code.c.member_id)
-                   .scalar_subquery())
-    # The two points accounts come with the rows that name their owners.
-    holder_account = (select(account.c.id).where(account.c.kind == "member",
-                                                 account.c.user_id == code.c.member_id)
-                      .scalar_subquery())
-    shop_account = (select(account.c.id).where(account.c.kind == "merchant",
-                                               account.c.merchant_id == offer.c.merchant_id)
-                    .scalar_subquery().label("shop_account"))
+
+    def of_offer(column):
+        return select(column).where(offer.c.id == given_offer).scalar_subquery()
+
+    def merchant_account(merchant_id):
+        return (select(account.c.id)
+                .where(account.c.kind == "merchant", account.c.merchant_id == merchant_id)
+                .scalar_subquery().label("shop_account"))
+
+    # The offer's columns under the same names in both statements that read them.
+    offer_columns = ("merchant_id", "title", "points_cost_minor", "is_active")
     return SimpleNamespace(
-        offer=select(offer.c.merchant_id, offer.c.title, offer.c.points_cost_minor,
-                     offer.c.is_active, shop_account)
-        .where(offer.c.id == bindparam("offer_id")),
-        # The usual case in one statement: the code's latest issue, live, is taken at once.
+        offer=select(*(offer.c[name] for name in offer_columns),
+                     merchant_account(offer.c.merchant_id)).where(offer.c.id == given_offer),
+        # The usual case in one statement: the code's latest issue, live, is taken, and comes
+        # back with its holder, the offer, both points accounts and the redemption's id.
         take_code=(code.update()
                    .where(code.c.id == latest, code.c.consumed_at.is_(None),
                           code.c.expires_at > now)
                    .values(consumed_at=now, is_used=True)
-                   .returning(code.c.id, code.c.member_id, holder_name, holder_account)),
+                   .returning(
+                       code.c.id.label("code_id"), code.c.member_id,
+                       select(user.c.display_name).where(user.c.id == code.c.member_id)
+                       .scalar_subquery().label("member_name"),
+                       select(account.c.id).where(account.c.kind == "member",
+                                                  account.c.user_id == code.c.member_id)
+                       .scalar_subquery().label("member_account"),
+                       next_id(redemption).label("redemption_id"),
+                       ledger.next_transaction_id().label("transaction_id"),
+                       *(of_offer(offer.c[name]).label(name) for name in offer_columns),
+                       merchant_account(of_offer(offer.c.merchant_id)))),
         latest_issue=select(RedemptionCode).where(RedemptionCode.id == latest)
         .execution_options(populate_existing=True),
-        insert=redemption.insert().returning(redemption.c.id),
-        link=(redemption.update().where(redemption.c.id == bindparam("redemption_id"))
-              .values(transaction_id=bindparam("transaction_id"))),
+        insert=redemption.insert(),
     )
 
 
@@ -183,38 +194,42 @@ def redeem(*, actor: User, code: str, offer_id: int) -> RedemptionReceipt:
     """The till: consume the member's code and move the offer's points to the merchant."""
     tx.begin_write()
     sql = _redeem_statements()
-    offer = db.session.execute(sql.offer, {"offer_id": offer_id}).first()
-    if offer is None or not offer.is_active:
+    conn = db.session.connection()
+    now = utcnow()
+    taken = conn.execute(sql.take_code,
+                         {"given_code": code, "offer_id": offer_id, "now": now}).first()
+    # The offer is checked first: if it is refused, the rollback gives the code back.
+    offer = taken or conn.execute(sql.offer, {"offer_id": offer_id}).first()
+    if offer is None or offer.merchant_id is None or not offer.is_active:
         raise NotFound(_("No such offer."))
     if not actor.has_role("merchant") or actor.merchant_id != offer.merchant_id:
         raise Forbidden(_("This offer belongs to another merchant."))
-    now = utcnow()
-    taken = db.session.execute(sql.take_code, {"given_code": code, "now": now}).first()
     if taken is None:  # say why: unknown, used, expired (or another till a moment ago)
         issued = db.session.scalar(sql.latest_issue, {"given_code": code})
         if issued is None:
             raise CodeNotFound()
         _refuse_spent(issued, now)
         raise CodeAlreadyUsed()
-    code_id, member_id, member_name, member_account = taken
-    redemption_id = db.session.execute(sql.insert, {
-        "merchant_id": offer.merchant_id, "offer_id": offer_id, "member_id": member_id,
-        "code_id": code_id, "points_minor": offer.points_cost_minor, "status": "completed",
-        "created_by_id": actor.id, "created_at": now,
-    }).scalar_one()
-    member_account = member_account or ledger.member_account(member_id).id
-    shop_account = offer.shop_account or ledger.merchant_account(offer.merchant_id).id
-    cost = offer.points_cost_minor
-    (transaction_id,) = ledger.post_many("redemption", [ledger.NewTransaction(
+    # The ids of the redemption and of its ledger entry come with the code, so each row that
+    # names the other is written once, complete.
+    redemption_id, transaction_id = taken.redemption_id, taken.transaction_id
+    member_id, cost = taken.member_id, taken.points_cost_minor
+    member_account = taken.member_account or ledger.member_account(member_id).id
+    shop_account = taken.shop_account or ledger.merchant_account(taken.merchant_id).id
+    conn.execute(sql.insert, {
+        "id": redemption_id, "merchant_id": taken.merchant_id, "offer_id": offer_id,
+        "member_id": member_id, "code_id": taken.code_id, "points_minor": cost,
+        "status": "completed", "transaction_id": transaction_id, "created_by_id": actor.id,
+        "created_at": now,
+    })
+    ledger.post_one("redemption", ledger.NewTransaction(
         lines=((member_account, -cost), (shop_account, cost)),
-        key=f"redemption:{redemption_id}", memo=offer.title, redemption_id=redemption_id,
-    )], actor=actor)
-    db.session.execute(sql.link, {"redemption_id": redemption_id,
-                                  "transaction_id": transaction_id})
+        key=f"redemption:{redemption_id}", memo=taken.title, redemption_id=redemption_id,
+    ), actor=actor, transaction_id=transaction_id)
     tx.commit()
     return RedemptionReceipt(
-        id=redemption_id, offer_id=offer_id, offer_title=offer.title, points_minor=cost,
-        member_id=member_id, member_display_name=member_name, created_at=now,
+        id=redemption_id, offer_id=offer_id, offer_title=taken.title, points_minor=cost,
+        member_id=member_id, member_display_name=taken.member_name, created_at=now,
         transaction_id=transaction_id)
 
 

@@ -1,0 +1,83 @@
+"""`ledger.post_one`: one transaction under an id drawn beforehand, postings written first."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tests.factories import Api
+from timebank.errors import InsufficientPoints, NotFound
+from timebank.extensions import db
+from timebank.models import Account, LedgerTransaction, Posting
+from timebank.services import ledger
+
+
+def _draw_id() -> int:
+    return db.session.execute(select(ledger.next_transaction_id())).scalar_one()
+
+
+def _accounts(world):
+    member = ledger.member_account(world.vol_a.id)
+    shop = ledger.merchant_account(world.merchants["MA"])
+    return member.id, shop.id
+
+
+def test_the_transaction_gets_the_drawn_id_and_the_postings_their_balances(app, world):
+    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)  # 20.00
+    with app.app_context():
+        member, shop = _accounts(world)
+        txn_id = _draw_id()
+        ledger.post_one("redemption", ledger.NewTransaction(
+            lines=((member, -750), (shop, 750)), key="test:post-one", memo="tea"),
+            actor=None, transaction_id=txn_id)
+        db.session.commit()
+
+        txn = db.session.get(LedgerTransaction, txn_id)
+        assert (txn.kind, txn.idempotency_key, txn.memo) == ("redemption", "test:post-one", "tea")
+        rows = db.session.execute(
+            select(Posting.account_id, Posting.amount_minor, Posting.balance_after_minor)
+            .where(Posting.transaction_id == txn_id)).all()
+        assert sorted(rows) == sorted([(member, -750, 1250), (shop, 750, 750)])
+        assert db.session.get(Account, member).balance_minor == 1250
+        report = ledger.verify()
+        assert report.ok, report.problems
+
+
+def test_a_posting_whose_transaction_never_comes_is_refused_at_commit(app, world):
+    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
+    with app.app_context():
+        member, _shop = _accounts(world)
+        db.session.execute(Posting.__table__.insert(), {
+            "transaction_id": _draw_id() + 1000, "account_id": member, "amount_minor": 1,
+            "balance_after_minor": 1})
+        with pytest.raises(IntegrityError):
+            db.session.commit()
+        db.session.rollback()
+        assert db.session.get(Account, member).balance_minor == 2000
+        assert ledger.verify().ok
+
+
+def test_too_few_points_refuses_and_the_rollback_keeps_every_balance(app, world):
+    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
+    with app.app_context():
+        member, shop = _accounts(world)
+        with pytest.raises(InsufficientPoints):
+            ledger.post_one("redemption", ledger.NewTransaction(
+                lines=((member, -2001), (shop, 2001)), key="test:too-much"),
+                actor=None, transaction_id=_draw_id())
+        db.session.rollback()
+        assert db.session.get(Account, member).balance_minor == 2000
+        assert db.session.get(Account, shop).balance_minor == 0
+        assert db.session.scalar(select(LedgerTransaction.id).where(
+            LedgerTransaction.idempotency_key == "test:too-much")) is None
+
+
+def test_an_account_that_does_not_exist_is_not_found(app, world):
+    with app.app_context():
+        member, _shop = _accounts(world)
+        with pytest.raises(NotFound):
+            ledger.post_one("redemption", ledger.NewTransaction(
+                lines=((member, 100), (member + 10_000, -100)), key="test:nowhere"),
+                actor=None, transaction_id=_draw_id())
+        db.session.rollback()
