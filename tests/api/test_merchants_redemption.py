@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from timebank.extensions import db
-from timebank.models import Redemption, RedemptionCode
+from timebank.models import Offer, Redemption, RedemptionCode
 from timebank.models.base import utcnow
 
 
@@ -143,10 +143,31 @@ def test_too_few_points_is_422_insufficient_points(app, api, world):
     assert _count(app) == 0 and api.balance(world.vol_a) == "5.00"
 
 
-def test_another_merchants_offer_is_403_forbidden(app, api, world):
+def test_another_merchants_offer_is_403_forbidden_and_the_code_stays_good(app, api, world):
     api.earn(world.vol_a, world.staff_a)
-    _problem(_redeem(api, world, api.code(world.vol_a), offer="OB"), 403, "forbidden")
+    code = api.code(world.vol_a)
+    _problem(_redeem(api, world, code, offer="OB"), 403, "forbidden")
     assert _count(app) == 0
+    assert _redeem(api, world, code).status_code == 201
+    assert _count(app) == 1 and api.balance(world.vol_a) == "10.00"
+
+
+def test_an_unknown_or_withdrawn_offer_is_404_and_the_code_stays_good(app, api, world):
+    api.earn(world.vol_a, world.staff_a)
+    code = api.code(world.vol_a)
+    resp = api.post("/api/v1/redemptions", world.merchant_a,
+                    json={"code": code, "offer_id": 999_999})
+    _problem(resp, 404, "not_found")
+    with app.app_context():
+        db.session.execute(update(Offer).where(Offer.id == world.offers["OA"])
+                           .values(is_active=False))
+        db.session.commit()
+    _problem(_redeem(api, world, code), 404, "not_found")
+    with app.app_context():
+        db.session.execute(update(Offer).where(Offer.id == world.offers["OA"])
+                           .values(is_active=True))
+        db.session.commit()
+    assert _redeem(api, world, code).status_code == 201
 
 
 @pytest.mark.parametrize("who", ["vol_a", "staff_a", "admin"])

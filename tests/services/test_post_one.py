@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 
 from tests.factories import Api
@@ -47,15 +51,73 @@ def test_the_transaction_gets_the_drawn_id_and_the_postings_their_balances(app, 
 def test_a_posting_whose_transaction_never_comes_is_refused_at_commit(app, world):
     Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
     with app.app_context():
-        member, _shop = _accounts(world)
-        db.session.execute(Posting.__table__.insert(), {
-            "transaction_id": _draw_id() + 1000, "account_id": member, "amount_minor": 1,
-            "balance_after_minor": 1})
+        member, shop = _accounts(world)
+        missing = _draw_id() + 1000
+        # Balanced, so that only the reference to the transaction can refuse them.
+        db.session.execute(Posting.__table__.insert(), [
+            {"transaction_id": missing, "account_id": member, "amount_minor": -1,
+             "balance_after_minor": 1999},
+            {"transaction_id": missing, "account_id": shop, "amount_minor": 1,
+             "balance_after_minor": 1}])
         with pytest.raises(IntegrityError):
             db.session.commit()
         db.session.rollback()
         assert db.session.get(Account, member).balance_minor == 2000
         assert ledger.verify().ok
+
+
+def _issuance_account() -> int:
+    return db.session.scalar(select(Account.id).where(Account.kind == "issuance",
+                                                      Account.allow_negative))
+
+
+@pytest.mark.postgresql_only
+def test_a_spend_that_waited_for_a_credit_counts_the_credit(app, world):
+    """20.00 on the account, a credit of 10.00 in progress, a spend of 25.00 waiting for it:
+    once the credit commits, the spend sees 30.00 and goes through."""
+    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
+    credited, release = threading.Event(), threading.Event()
+
+    def credit():
+        with app.app_context():
+            member, _shop = _accounts(world)
+            ledger.post_one("earn", ledger.NewTransaction(
+                lines=((_issuance_account(), -1000), (member, 1000)), key="test:credit"),
+                actor=None, transaction_id=_draw_id())
+            credited.set()
+            release.wait(30)
+            db.session.commit()
+
+    def spend():
+        with app.app_context():
+            member, shop = _accounts(world)
+            ledger.post_one("redemption", ledger.NewTransaction(
+                lines=((member, -2500), (shop, 2500)), key="test:spend"),
+                actor=None, transaction_id=_draw_id())
+            db.session.commit()
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        crediting = pool.submit(credit)
+        assert credited.wait(30)
+        spending = pool.submit(spend)
+        with app.app_context():  # the spend is waiting for the credit's row lock
+            for _ in range(3000):
+                waiting = db.session.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted"))
+                db.session.rollback()
+                if waiting:
+                    break
+                time.sleep(0.01)
+            assert waiting
+        release.set()
+        crediting.result(30)
+        spending.result(30)
+
+    with app.app_context():
+        member, shop = _accounts(world)
+        assert db.session.get(Account, member).balance_minor == 500
+        assert db.session.get(Account, shop).balance_minor == 2500
+        report = ledger.verify()
+        assert report.ok, report.problems
 
 
 def test_too_few_points_refuses_and_the_rollback_keeps_every_balance(app, world):

@@ -53,7 +53,8 @@ class next_id(ColumnElement[int]):  # noqa: N801 - used like an SQL function
 
 @compiles(next_id, "postgresql")
 def _next_id_postgresql(element: next_id, compiler, **kw) -> str:
-    return f"nextval(pg_get_serial_sequence('{element.table.name}', 'id'))"
+    name = compiler.preparer.format_table(element.table).replace("'", "''")
+    return f"nextval(pg_get_serial_sequence('{name}', 'id'))"
 
 
 @compiles(next_id, "sqlite")

@@ -1,8 +1,11 @@
 """The double-entry ledger: posting, reversing, reading and verifying.
 
-Postings are integer hundredths. A debit is one conditional UPDATE, so two concurrent
-spends can never both pass a balance check. Accounts are touched in ascending id order and
-the chain head is locked last, so concurrent writers never deadlock.
+Postings are integer hundredths. An account is row-locked before its balance is checked and
+changed, so two concurrent spends can never both pass a balance check. Within a posting,
+accounts are locked in ascending id order and the chain head last. A use case that posts twice
+(an approval that also pays a helper) locks accounts after holding the head; should that meet
+a writer in the opposite order, PostgreSQL fails one of the two (the API answers 503, nothing
+is written) rather than letting them wait for each other.
 """
 
 from __future__ import annotations
@@ -189,8 +192,12 @@ def _batch_statements() -> SimpleNamespace:
         .returning(transaction.c.id, sort_by_parameter_order=True),
         insert_transaction=transaction.insert(),
         # RETURNING lets SQLAlchemy send the rows as one multi-row INSERT (without it, the
-        # driver pipelines one INSERT per row, which costs more even for two rows).
+        # driver pipelines one INSERT per row, which costs more even for two rows). A batch's
+        # postings must get their ids in the order given, as `verify` reads running balances
+        # in id order; one transaction's postings are of different accounts.
         insert_postings=posting.insert().returning(posting.c.id),
+        insert_postings_in_order=posting.insert()
+        .returning(posting.c.id, sort_by_parameter_order=True),
         set_balances=account.update().where(account.c.id == bindparam("account_id"))
         .values(balance_minor=bindparam("balance")),
         set_head=head.update().where(head.c.id == 1)
@@ -211,6 +218,7 @@ def post_many(kind: str, batch: Sequence[NewTransaction], *, actor: User | None)
         return []
     prepared = [_balanced_lines(_merge(item.lines)) for item in batch]
 
+    db.session.flush()  # what the use case changed before is written before the ledger
     conn = db.session.connection()
     sql = _batch_statements()
     account_ids = sorted({acc_id for lines in prepared for acc_id, _amt in lines})
@@ -240,7 +248,7 @@ def post_many(kind: str, batch: Sequence[NewTransaction], *, actor: User | None)
     # needs the head's place in the chain happens from here on.
     txn_rows = _extend_chain(conn, kind, batch, all_triples, actor)
     ids = list(conn.scalars(sql.insert_transactions, txn_rows))
-    conn.execute(sql.insert_postings, [
+    conn.execute(sql.insert_postings_in_order, [
         {"transaction_id": txn_id, "account_id": acc_id, "amount_minor": amount,
          "balance_after_minor": after}
         for txn_id, triples in zip(ids, all_triples, strict=True)
@@ -284,16 +292,21 @@ def _change_balances(n: int):
     account = Account.__table__
     ids = [bindparam(f"id{i}", type_=account.c.id.type) for i in range(n)]
     # The rows are locked by the sub-select in ascending id order, as everywhere, and changed
-    # as they are locked. An account that may not go negative and would is left as it is, and
-    # is not returned.
-    locked = (select(account.c.id).where(account.c.id.in_(ids)).order_by(account.c.id)
+    # as they are locked. Balances are taken from the locked rows: on PostgreSQL the lock
+    # returns their latest version, also when it had to wait for another writer, while the
+    # updated table itself is read as of the statement's start. The check names the updated
+    # table too (the CASE on its id), so that PostgreSQL cannot push it down into the
+    # sub-select below the lock, where it would see the balance from before the wait. An
+    # account that may not go negative and would is left as it is, and is not returned.
+    locked = (select(account.c.id, account.c.balance_minor, account.c.allow_negative)
+              .where(account.c.id.in_(ids)).order_by(account.c.id)
               .with_for_update().subquery("locked"))
     change = case({ids[i]: bindparam(f"change{i}", type_=account.c.balance_minor.type)
                    for i in range(n)}, value=account.c.id)
     return (account.update()
             .where(account.c.id == locked.c.id,
-                   account.c.allow_negative | (account.c.balance_minor + change >= 0))
-            .values(balance_minor=account.c.balance_minor + change)
+                   locked.c.allow_negative | (locked.c.balance_minor + change >= 0))
+            .values(balance_minor=locked.c.balance_minor + change)
             .returning(account.c.id, account.c.balance_minor))
 
 
@@ -311,6 +324,7 @@ def post_one(kind: str, item: NewTransaction, *, actor: User | None,
     roll back, as every failed use case's does.
     """
     lines = _balanced_lines(_merge(item.lines))
+    db.session.flush()  # what the use case changed before is written before the ledger
     conn = db.session.connection()
     sql = _batch_statements()
     params = {}
