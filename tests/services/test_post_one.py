@@ -27,6 +27,15 @@ def _accounts(world):
     return member.id, shop.id
 
 
+def _balances(world) -> tuple[int, int]:
+    return tuple(db.session.get(Account, acc_id).balance_minor for acc_id in _accounts(world))
+
+
+def _assert_verified() -> None:
+    report = ledger.verify()
+    assert report.ok, report.problems
+
+
 def test_the_transaction_gets_the_drawn_id_and_the_postings_their_balances(app, world):
     Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)  # 20.00
     with app.app_context():
@@ -43,9 +52,8 @@ def test_the_transaction_gets_the_drawn_id_and_the_postings_their_balances(app, 
             select(Posting.account_id, Posting.amount_minor, Posting.balance_after_minor)
             .where(Posting.transaction_id == txn_id)).all()
         assert sorted(rows) == sorted([(member, -750, 1250), (shop, 750, 750)])
-        assert db.session.get(Account, member).balance_minor == 1250
-        report = ledger.verify()
-        assert report.ok, report.problems
+        assert _balances(world) == (1250, 750)
+        _assert_verified()
 
 
 def test_a_posting_whose_transaction_never_comes_is_refused_at_commit(app, world):
@@ -62,8 +70,8 @@ def test_a_posting_whose_transaction_never_comes_is_refused_at_commit(app, world
         with pytest.raises(IntegrityError):
             db.session.commit()
         db.session.rollback()
-        assert db.session.get(Account, member).balance_minor == 2000
-        assert ledger.verify().ok
+        assert _balances(world) == (2000, 0)
+        _assert_verified()
 
 
 def _issuance_account() -> int:
@@ -113,11 +121,8 @@ def test_a_spend_that_waited_for_a_credit_counts_the_credit(app, world):
         spending.result(30)
 
     with app.app_context():
-        member, shop = _accounts(world)
-        assert db.session.get(Account, member).balance_minor == 500
-        assert db.session.get(Account, shop).balance_minor == 2500
-        report = ledger.verify()
-        assert report.ok, report.problems
+        assert _balances(world) == (500, 2500)
+        _assert_verified()
 
 
 def test_too_few_points_refuses_and_the_rollback_keeps_every_balance(app, world):
@@ -129,8 +134,7 @@ def test_too_few_points_refuses_and_the_rollback_keeps_every_balance(app, world)
                 lines=((member, -2001), (shop, 2001)), key="test:too-much"),
                 actor=None, transaction_id=_draw_id())
         db.session.rollback()
-        assert db.session.get(Account, member).balance_minor == 2000
-        assert db.session.get(Account, shop).balance_minor == 0
+        assert _balances(world) == (2000, 0)
         assert db.session.scalar(select(LedgerTransaction.id).where(
             LedgerTransaction.idempotency_key == "test:too-much")) is None
 
