@@ -27,8 +27,21 @@ def _accounts(world):
     return member.id, shop.id
 
 
+@pytest.fixture
+def funded(app, world):
+    """The world with 20.00 points on vol_a's account."""
+    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
+
+
 def _balances(world) -> tuple[int, int]:
     return tuple(db.session.get(Account, acc_id).balance_minor for acc_id in _accounts(world))
+
+
+def _post(kind: str, lines: tuple[tuple[int, int], ...], key: str, **kw) -> int:
+    txn_id = _draw_id()
+    ledger.post_one(kind, ledger.NewTransaction(lines=lines, key=key, **kw), actor=None,
+                    transaction_id=txn_id)
+    return txn_id
 
 
 def _assert_verified() -> None:
@@ -36,14 +49,11 @@ def _assert_verified() -> None:
     assert report.ok, report.problems
 
 
+@pytest.mark.usefixtures("funded")
 def test_the_transaction_gets_the_drawn_id_and_the_postings_their_balances(app, world):
-    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)  # 20.00
     with app.app_context():
         member, shop = _accounts(world)
-        txn_id = _draw_id()
-        ledger.post_one("redemption", ledger.NewTransaction(
-            lines=((member, -750), (shop, 750)), key="test:post-one", memo="tea"),
-            actor=None, transaction_id=txn_id)
+        txn_id = _post("redemption", ((member, -750), (shop, 750)), "test:post-one", memo="tea")
         db.session.commit()
 
         txn = db.session.get(LedgerTransaction, txn_id)
@@ -56,8 +66,8 @@ def test_the_transaction_gets_the_drawn_id_and_the_postings_their_balances(app, 
         _assert_verified()
 
 
+@pytest.mark.usefixtures("funded")
 def test_a_posting_whose_transaction_never_comes_is_refused_at_commit(app, world):
-    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
     with app.app_context():
         member, shop = _accounts(world)
         missing = _draw_id() + 1000
@@ -79,19 +89,17 @@ def _issuance_account() -> int:
                                                       Account.allow_negative))
 
 
+@pytest.mark.usefixtures("funded")
 @pytest.mark.postgresql_only
 def test_a_spend_that_waited_for_a_credit_counts_the_credit(app, world):
     """20.00 on the account, a credit of 10.00 in progress, a spend of 25.00 waiting for it:
     once the credit commits, the spend sees 30.00 and goes through."""
-    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
     credited, release = threading.Event(), threading.Event()
 
     def credit():
         with app.app_context():
             member, _shop = _accounts(world)
-            ledger.post_one("earn", ledger.NewTransaction(
-                lines=((_issuance_account(), -1000), (member, 1000)), key="test:credit"),
-                actor=None, transaction_id=_draw_id())
+            _post("earn", ((_issuance_account(), -1000), (member, 1000)), "test:credit")
             credited.set()
             release.wait(30)
             db.session.commit()
@@ -99,9 +107,7 @@ def test_a_spend_that_waited_for_a_credit_counts_the_credit(app, world):
     def spend():
         with app.app_context():
             member, shop = _accounts(world)
-            ledger.post_one("redemption", ledger.NewTransaction(
-                lines=((member, -2500), (shop, 2500)), key="test:spend"),
-                actor=None, transaction_id=_draw_id())
+            _post("redemption", ((member, -2500), (shop, 2500)), "test:spend")
             db.session.commit()
 
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -125,14 +131,12 @@ def test_a_spend_that_waited_for_a_credit_counts_the_credit(app, world):
         _assert_verified()
 
 
+@pytest.mark.usefixtures("funded")
 def test_too_few_points_refuses_and_the_rollback_keeps_every_balance(app, world):
-    Api(app.test_client()).earn(world.vol_a, world.staff_a, ago=3, length=2)
     with app.app_context():
         member, shop = _accounts(world)
         with pytest.raises(InsufficientPoints):
-            ledger.post_one("redemption", ledger.NewTransaction(
-                lines=((member, -2001), (shop, 2001)), key="test:too-much"),
-                actor=None, transaction_id=_draw_id())
+            _post("redemption", ((member, -2001), (shop, 2001)), "test:too-much")
         db.session.rollback()
         assert _balances(world) == (2000, 0)
         assert db.session.scalar(select(LedgerTransaction.id).where(
@@ -143,7 +147,5 @@ def test_an_account_that_does_not_exist_is_not_found(app, world):
     with app.app_context():
         member, _shop = _accounts(world)
         with pytest.raises(NotFound):
-            ledger.post_one("redemption", ledger.NewTransaction(
-                lines=((member, 100), (member + 10_000, -100)), key="test:nowhere"),
-                actor=None, transaction_id=_draw_id())
+            _post("redemption", ((member, 100), (member + 10_000, -100)), "test:nowhere")
         db.session.rollback()
