@@ -61,6 +61,10 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
 
+    from timebank.security import init_security
+
+    init_security(app)
+
     with app.app_context():
         from timebank.services.tx import install_sqlite_pragmas, keep_prepared_statements
 

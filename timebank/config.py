@@ -34,6 +34,21 @@ def load(app, overrides: dict | None) -> None:
         DB_POOL_SIZE=10,
         DB_MAX_OVERFLOW=10,
         MAX_CONTENT_LENGTH=1024 * 1024,
+        # Sign-in: attempts per client address, and the lockout of one account from one
+        # address after repeated wrong passwords (services/lockout.py).
+        SIGN_IN_RATE_LIMIT="20 per minute",
+        SIGN_IN_LOCKOUT_FAILURES=5,
+        SIGN_IN_LOCKOUT_MINUTES=15,
+        RATELIMIT_STORAGE_URI="memory://",
+        RATELIMIT_HEADERS_ENABLED=True,
+        # Number of reverse proxies in front of the app whose X-Forwarded-* headers to trust.
+        PROXY_COUNT=0,
+        FORCE_HTTPS=False,
+        SESSION_COOKIE_SECURE=None,  # None: secure when BASE_URL is https://
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         SQLALCHEMY_TRACK_MODIFICATIONS=False,
         JSON_SORT_KEYS=False,
         BABEL_DEFAULT_LOCALE="zh",
@@ -47,6 +62,10 @@ def load(app, overrides: dict | None) -> None:
     app.config.from_prefixed_env("TIMEBANK")
     if overrides:
         app.config.update(overrides)
+    if app.config.get("SESSION_COOKIE_SECURE") is None:
+        # Secure cookies whenever the site is served over HTTPS.
+        app.config["SESSION_COOKIE_SECURE"] = app.config["BASE_URL"].startswith("https://")
+    app.config["REMEMBER_COOKIE_SECURE"] = app.config["SESSION_COOKIE_SECURE"]
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance)
     url = app.config["DATABASE_URL"]

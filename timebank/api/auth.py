@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask import current_app, g
+from flask import current_app, g, request
 
 from timebank.api.base import Blueprint, public
+from timebank.extensions import limiter
 from timebank.schemas import TokenIn, TokenOut
 from timebank.services import users
 
@@ -15,13 +16,15 @@ token_out = TokenOut()
 
 
 @blp.route("/auth/tokens", methods=["POST"])
+@limiter.limit(lambda: current_app.config["SIGN_IN_RATE_LIMIT"])
 @blp.arguments(TokenIn)
 @blp.response(201, TokenOut)
 @public
 def create_token(args):
     """Exchange a username and password for a bearer token."""
     raw, token = users.issue_token(username=args["username"], password=args["password"],
-                                   ttl_hours=current_app.config["TOKEN_TTL_HOURS"])
+                                   ttl_hours=current_app.config["TOKEN_TTL_HOURS"],
+                                   client=request.remote_addr or "")
     return {"token": raw, "expires_at": token.expires_at, "user": token.user}
 
 

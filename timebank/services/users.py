@@ -31,7 +31,7 @@ from timebank.models import (
 )
 from timebank.models.base import utcnow
 from timebank.models.user import MEMBER_ROLES, ROLES
-from timebank.services import access, ledger, org, stats, tx
+from timebank.services import access, ledger, lockout, org, stats, tx
 from timebank.units import from_minor
 
 STAR_THRESHOLDS_HOURS = tuple(t // 100 for t in stats.STAR_THRESHOLDS_MINOR)
@@ -222,13 +222,24 @@ def get_user(user_id: int) -> User | None:
 # --- signing in ------------------------------------------------------------------------
 
 
-def authenticate(username: str, password: str) -> User:
+def authenticate(username: str, password: str, *, client: str | None = None) -> User:
+    """The user with this username and password. With `client` (the caller's address), an
+    account that keeps getting wrong passwords from that address is locked for a while
+    (services/lockout.py), even for the right password."""
+    if client is not None:
+        lockout.check(username, client)
     user = db.session.scalar(select(User).where(User.username == username))
     if user is None:
         check_password_hash(_DUMMY_HASH, password)
+        ok = False
+    else:
+        ok = check_password_hash(user.password_hash, password) and user.is_active
+    if not ok:
+        if client is not None:
+            lockout.failed(username, client)
         raise Unauthenticated(_("Wrong username or password."))
-    if not check_password_hash(user.password_hash, password) or not user.is_active:
-        raise Unauthenticated(_("Wrong username or password."))
+    if client is not None:
+        lockout.succeeded(username, client)
     return user
 
 
@@ -236,13 +247,14 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def issue_token(*, username: str, password: str, ttl_hours: int) -> tuple[str, ApiToken]:
+def issue_token(*, username: str, password: str, ttl_hours: int,
+                client: str | None = None) -> tuple[str, ApiToken]:
     """A new bearer token for the user; only its hash is kept."""
-    tx.begin_write()
-    user = authenticate(username, password)
+    user_id = authenticate(username, password, client=client).id
+    tx.begin_write()  # after the password check: the write lock is not held over scrypt
     raw = secrets.token_urlsafe(32)
     token = ApiToken(
-        user_id=user.id,
+        user_id=user_id,
         token_hash=_token_hash(raw),
         expires_at=utcnow() + timedelta(hours=ttl_hours),
     )

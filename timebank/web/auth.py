@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
@@ -12,7 +21,8 @@ from wtforms.validators import DataRequired, Length
 
 from timebank import LANGUAGES
 from timebank.errors import Unauthenticated
-from timebank.services import users
+from timebank.extensions import limiter
+from timebank.services import lockout, users
 from timebank.web.common import back, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -23,18 +33,34 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
 
 
+# What a new session keeps from the one before sign-in: the visitor's display choices.
+KEPT_ACROSS_SIGN_IN = ("lang", "large_font")
+
+
+def _new_session() -> None:
+    """Start a fresh session (nothing set before sign-in survives but the display choices)."""
+    kept = {key: session[key] for key in KEPT_ACROSS_SIGN_IN if key in session}
+    session.clear()
+    session.update(kept)
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["SIGN_IN_RATE_LIMIT"], methods=["POST"])
 def login():
     if current_user.is_authenticated:
         return redirect(url_for("home.index"))
     form = LoginForm()
     if form.validate_on_submit():
         try:
-            user = users.authenticate(form.username.data.strip(), form.password.data)
+            user = users.authenticate(form.username.data.strip(), form.password.data,
+                                      client=request.remote_addr or "")
+        except lockout.SignInLocked as locked:
+            flash(locked.detail, "danger")
+            return render_template("auth/login.html", form=form), 429
         except Unauthenticated:
             flash(_("Wrong username or password."), "danger")
         else:
-            session.clear()
+            _new_session()
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
     elif request.method == "POST":
@@ -46,6 +72,7 @@ def login():
 @login_required
 def logout():
     logout_user()
+    _new_session()
     flash(_("You have signed out."), "success")
     return redirect(url_for("auth.login"))
 

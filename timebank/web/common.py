@@ -40,6 +40,7 @@ ERROR_PAGES = {
     404: (_l("Page not found"), _l("The address may be wrong, or the item was removed.")),
     405: (_l("Not allowed"), _l("This action is not possible here.")),
     413: (_l("The upload is too large"), _l("Please send a smaller file.")),
+    429: (_l("Too many attempts"), _l("Please wait a minute and try again.")),
     500: (_l("Something went wrong on our side"),
           _l("Nothing was changed. Please try again in a moment.")),
     503: (_l("The service is busy"), _l("Nothing was changed. Please try again in a moment.")),
@@ -66,15 +67,24 @@ def roles_required(*roles: str) -> Callable:
     return decorator
 
 
+def _site_path(target: str) -> bool:
+    """A path on this site: starts with one slash, and nothing a browser would read as
+    another site (`//host`; a backslash, which browsers take for a slash; tabs and line
+    breaks, which they drop)."""
+    return (target.startswith("/") and not target.startswith("//")
+            and not any(ch == "\\" or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in target))
+
+
 def safe_next(target: str | None, default_endpoint: str = "home.index") -> str:
     """Only a path on this site; anything else goes to the default page."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/") \
-                and not target.startswith("//"):
+        if not parts.scheme and not parts.netloc and _site_path(target):
             return target
         if parts.netloc == request.host and parts.scheme in ("http", "https"):
-            return parts.path + (f"?{parts.query}" if parts.query else "")
+            path = parts.path + (f"?{parts.query}" if parts.query else "")
+            if _site_path(path):
+                return path
     return url_for(default_endpoint)
 
 
