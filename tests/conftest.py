@@ -70,12 +70,12 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     kind = _state["kind"]
     missing = _state.get("pg_missing")
-    if kind != "postgresql":
-        # PostgreSQL-only tests belong to the other half of the run: not collected here.
-        pg_only = [i for i in items if i.get_closest_marker("postgresql_only")]
-        if pg_only:
-            config.hook.pytest_deselected(items=pg_only)
-            items[:] = [i for i in items if not i.get_closest_marker("postgresql_only")]
+    # Tests of one database belong to that half of the run: not collected in the other.
+    other = "postgresql_only" if kind != "postgresql" else "sqlite_only"
+    elsewhere = [i for i in items if i.get_closest_marker(other)]
+    if elsewhere:
+        config.hook.pytest_deselected(items=elsewhere)
+        items[:] = [i for i in items if not i.get_closest_marker(other)]
     for item in items:
         if missing:
             item.add_marker(pytest.mark.skip(reason=f"PostgreSQL SKIPPED: {missing}"))

@@ -67,6 +67,25 @@ def export(fmt, output):
         output.write(chunk)
 
 
+@click.command("backup")
+@click.argument("path", type=click.Path(dir_okay=False))
+@with_appcontext
+def backup(path):
+    """Copy the SQLite database to PATH while the app keeps running (PostgreSQL: pg_dump)."""
+    from timebank.services import backup as backup_service
+
+    try:
+        report = backup_service.backup_sqlite(path)
+    except backup_service.BackupNotPossible as err:
+        raise click.ClickException(
+            f"{err.detail} (pg_dump --format=custom --file=timebank.dump \"$DATABASE_URL\"; "
+            "see the README)") from err
+    except DomainError as err:
+        raise click.ClickException(_describe(err)) from err
+    click.echo(f"backup written to {report.path} ({report.size_bytes} bytes, "
+               f"{report.pages} pages); integrity check ok")
+
+
 @click.command("seed-demo")
 @with_appcontext
 @click.option("--members", default=200, show_default=True)
@@ -160,3 +179,4 @@ def register(app: Flask) -> None:
     app.cli.add_command(awards_cli)
     app.cli.add_command(points_cli)
     app.cli.add_command(seed_demo)
+    app.cli.add_command(backup)
