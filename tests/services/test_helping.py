@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import itertools
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -204,6 +205,51 @@ def test_complete_makes_a_pending_record_and_approval_pays_the_helper_from_the_h
     assert helping.settle_for_record(db.session.get(ServiceRecord, record.id)) is None
     report = ledger.verify()
     assert report.ok, report.problems
+
+
+@pytest.mark.postgresql_only
+def test_approving_a_helpers_record_locks_its_accounts_before_the_ledger_head(
+        app, ctx, world, elder):
+    """The approval also pays the helper from the hold account. Another writer holding the
+    hold account (and about to take the ledger's head) must find the head free: were the
+    approval to take the head first and then wait for the hold account, the two would
+    deadlock and PostgreSQL would fail one of them."""
+    _earn(elder, world.staff_a)
+    request = _post(world, elder, offer=500)
+    helping.claim(request.id, volunteer=_user(world.vol_a))
+    record_id = helping.complete(request.id, actor=_user(elder), rating=5).service_record_id
+    hold_id = db.session.scalar(select(Account.id)
+                                .where(Account.key == f"hold:{world.units['A']}"))
+    db.session.commit()
+
+    other = db.engine.connect()  # the other writer: holds the hold account
+    other.begin()
+    other.execute(select(Account.id).where(Account.id == hold_id).with_for_update())
+
+    def approve():
+        with app.app_context():
+            _approve(record_id, world.staff_a)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        approving = pool.submit(approve)
+        for _ in range(3000):  # until the approval waits for the hold account's lock
+            waiting = db.session.scalar(select(func.count()).select_from(
+                db.text("pg_locks")).where(db.text("NOT granted")))
+            db.session.rollback()
+            if waiting or approving.done():
+                break
+            time.sleep(0.01)
+        assert waiting, "the approval should wait for the hold account"
+        head = other.execute(db.text(  # the head is free: no deadlock is possible
+            "SELECT last_seq FROM ledger_head WHERE id = 1 FOR UPDATE NOWAIT")).scalar()
+        assert head is not None
+        other.rollback()
+        other.close()
+        approving.result(30)
+
+    assert _balance(world.vol_a) == 1000 + 500
+    assert _hold_balance(world.units["A"]) == 0
+    assert ledger.verify().ok
 
 
 def test_rejecting_the_helpers_record_returns_the_points(ctx, world, elder):

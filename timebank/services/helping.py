@@ -426,6 +426,22 @@ def _held_request_of(record: ServiceRecord) -> tuple[HelpRequest | None, str, in
     return request, status, reviewer_id
 
 
+def settlement_accounts(record_ids: list[int], *, paying: bool) -> set[int]:
+    """The accounts that settling these records' requests would touch: the hold account and
+    the helper's (`paying`, on approval) or the beneficiary's (on rejection); flushes only."""
+    found: set[int] = set()
+    for offset in range(0, len(record_ids), 1000):
+        for request in db.session.scalars(
+                select(HelpRequest).where(
+                    HelpRequest.service_record_id.in_(record_ids[offset:offset + 1000]),
+                    HelpRequest.hold_transaction_id.is_not(None),
+                    HelpRequest.settle_transaction_id.is_(None))):
+            to_user = request.helper_id if paying else request.beneficiary_id
+            found.add(hold_account(request.org_unit).id)
+            found.add(ledger.member_account(to_user).id)
+    return found
+
+
 def records_from_requests(record_ids: list[int]) -> set[int]:
     """Which of these records came from a help request (points may be held for them)."""
     found: set[int] = set()

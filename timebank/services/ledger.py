@@ -166,6 +166,26 @@ def post(
     return txn
 
 
+def lock_accounts(account_ids: Iterable[int]) -> None:
+    """Row-lock these accounts in ascending id order; flushes first.
+
+    For a use case that posts more than once (an approval that also pays a helper, a bulk
+    review): its first post takes the chain head and holds it until the commit, so an account
+    first locked by a later post would be waited for while holding the head, and a writer that
+    holds that account and waits for the head deadlocks with it. Locking every account of the
+    use case before its first post keeps the order every writer follows: accounts, then head.
+    (SQLite needs nothing: its write transactions do not interleave.)
+    """
+    ids = sorted(set(account_ids))
+    if not ids or db.engine.dialect.name == "sqlite":
+        return
+    db.session.flush()
+    conn = db.session.connection()
+    for offset in range(0, len(ids), 1000):
+        conn.execute(_batch_statements().lock_accounts,
+                     {"account_ids": ids[offset:offset + 1000]}).all()
+
+
 @dataclass(frozen=True)
 class NewTransaction:
     """One transaction of a batch for `post_many`: signed amounts by account id."""

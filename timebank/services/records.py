@@ -269,12 +269,27 @@ def _approve_checked(records: list[ServiceRecord], reviewer: User) -> set[int]:
     return still_pending
 
 
+def _lock_for_approval(records: list[ServiceRecord]) -> None:
+    """Before an approval that posts more than once (it pays helpers too): lock every account
+    it will touch, in id order, so no later post waits for an account while holding the
+    ledger's head (see ledger.lock_accounts)."""
+    members = {record.member_id for record in records}
+    ids = set(db.session.scalars(select(Account.id).where(Account.user_id.in_(members))))
+    ids |= {org.issuing_account(unit).id
+            for unit in {record.org_unit_id: record.org_unit for record in records}.values()}
+    ids |= helping.settlement_accounts([record.id for record in records], paying=True)
+    ledger.lock_accounts(ids)
+
+
 def _approve_one(record: ServiceRecord, reviewer: User) -> None:
     """Approve one record and pay points held for its request, if any; flushes only."""
     _check_approvable(record, reviewer)
+    from_request = bool(helping.records_from_requests([record.id]))
+    if from_request:
+        _lock_for_approval([record])
     if record.id not in _approve_checked([record], reviewer):
         raise InvalidTransition(_("This record was already reviewed."))
-    if helping.records_from_requests([record.id]):
+    if from_request:
         helping.settle_for_record(record, actor=reviewer)
     db.session.expire(record)
 
@@ -346,6 +361,8 @@ def bulk_approve(record_ids: list[int], *, reviewer: User) -> BulkResult:
         else:
             checked.append(record)
     with_help = helping.records_from_requests([record.id for record in checked])
+    if with_help:
+        _lock_for_approval(checked)  # more than one post in this transaction
     approved: set[int] = set()
 
     def one_by_one(batch: list[ServiceRecord]) -> None:
@@ -499,6 +516,9 @@ def bulk_reject(record_ids: list[int], *, reviewer: User, reason: str) -> BulkRe
         raise ValidationFailed(errors={"ids": [_("At most %(n)d at once.", n=MAX_BULK)]})
     access.require_staff(reviewer)
     reason = _clean_reason(reason)
+    # Each rejected record from a request gives its points back: lock those accounts first.
+    ledger.lock_accounts(helping.settlement_accounts(list(dict.fromkeys(record_ids)),
+                                                     paying=False))
     result = BulkRejectResult(rejected=[], failed=[])
     seen: set[int] = set()
     for record_id in record_ids:
