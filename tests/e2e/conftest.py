@@ -62,8 +62,14 @@ def live_server(app):
 
 @pytest.fixture
 def new_page(browser, live_server):
-    """A fresh browser profile (its own cookies) per call, phone-sized unless told."""
+    """A fresh browser profile (its own cookies) per call, phone-sized unless told. Anything
+    the Content-Security-Policy blocks (an inline script, a foreign source) fails the test."""
     contexts = []
+    blocked: list[str] = []
+
+    def watch(message) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            blocked.append(message.text)
 
     def make(*, width: int = 390, height: int = 844):
         context = browser.new_context(base_url=live_server,
@@ -71,11 +77,14 @@ def new_page(browser, live_server):
                                       locale="zh-CN")
         context.set_default_timeout(15_000)
         contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("console", watch)
+        return page
 
     yield make
     for context in contexts:
         context.close()
+    assert blocked == [], "the Content-Security-Policy blocked: " + "; ".join(blocked)
 
 
 @pytest.fixture
