@@ -28,6 +28,7 @@ def load(app, overrides: dict | None) -> None:
         TIMEZONE="Asia/Shanghai",
         BASE_URL="http://127.0.0.1:5000",
         TOKEN_TTL_HOURS=24 * 30,
+        WEB_SESSION_TTL_HOURS=24 * 7,
         REDEMPTION_CODE_TTL_SECONDS=300,
         CHECKIN_CODE_SECONDS=60,
         CHECKIN_GRACE_MINUTES=30,

@@ -26,7 +26,7 @@ def _csp(resp) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("path", ["/login", "/no/such/page", "/api/v1/openapi.json",
-                                  "/api/v1/members/me"])
+                                  "/api/v1/users/me"])
 def test_every_answer_carries_the_protective_headers(client, path):
     resp = client.get(path)
     csp = _csp(resp)
@@ -96,6 +96,39 @@ def test_sign_out_clears_the_session(web, world):
     with web.client.session_transaction() as session:
         assert "_user_id" not in session
     assert web.get("/").location.startswith("/login")
+
+
+def test_a_copy_of_the_session_cookie_is_worthless_after_sign_out(web, web_factory, world):
+    web.login(world.vol_a)
+    stolen = web.client.get_cookie("session").value
+    thief = web_factory()
+    thief.client.set_cookie("session", stolen)
+    assert thief.get("/me/").status_code == 200  # the copy works while the session lasts
+    web.post("/logout")
+    assert thief.get("/me/").location.startswith("/login")
+
+
+def test_deactivating_a_member_signs_them_out_of_every_browser(app, web, world):
+    web.login(world.vol_a)
+    assert web.get("/me/").status_code == 200
+    with app.app_context():
+        db.session.get(User, world.vol_a.id).is_active = False
+        db.session.commit()
+    assert web.get("/me/").location.startswith("/login")
+
+
+def test_a_browser_session_ends_after_its_lifetime(web, world):
+    web.login(world.vol_a)
+    with time_machine.travel(datetime.now(UTC) + timedelta(days=8)):
+        assert web.get("/me/").location.startswith("/login")
+
+
+def test_a_browser_session_token_is_no_bearer_token(web, world, client):
+    web.login(world.vol_a)
+    with web.client.session_transaction() as session:
+        raw = session["sid"]
+    resp = client.get("/api/v1/users/me", headers={"Authorization": f"Bearer {raw}"})
+    assert resp.status_code == 401
 
 
 def test_passwords_are_stored_only_as_scrypt_hashes(app, world):

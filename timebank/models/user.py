@@ -65,13 +65,19 @@ class UserRole(db.Model):
     user: Mapped[User] = relationship(back_populates="role_rows")
 
 
+TOKEN_KINDS = ("api", "web")
+
+
 class ApiToken(db.Model):
-    """A bearer token; only its SHA-256 is stored."""
+    """A sign-in that can be ended: an API bearer token (`api`) or a signed-in browser
+    session (`web`, its token kept in the session cookie). Only the SHA-256 is stored."""
 
     __tablename__ = "api_token"
+    __table_args__ = (CheckConstraint("kind IN ('api', 'web')", name="kind_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(8), default="api", server_default="api")
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -263,20 +263,44 @@ def issue_token(*, username: str, password: str, ttl_hours: int,
     return raw, token
 
 
+def start_web_session(user_id: int, *, ttl_hours: int) -> str:
+    """A signed-in browser session, kept like a token so that signing out (or deactivation)
+    ends it for good, whatever copies of the cookie exist. Returns the raw token."""
+    tx.begin_write()
+    raw = secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user_id=user_id, kind="web", token_hash=_token_hash(raw),
+                            expires_at=utcnow() + timedelta(hours=ttl_hours)))
+    tx.commit()
+    return raw
+
+
+def end_web_session(raw: str) -> None:
+    tx.begin_write()
+    db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.token_hash == _token_hash(raw), ApiToken.kind == "web",
+               ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    tx.commit()
+
+
 @cache
 def _token_query() -> Select:
-    # Built once: every API request runs it, and building a statement costs as much as
-    # running it.
+    # Built once: every API request and page runs it, and building a statement costs as much
+    # as running it.
     return (
-        select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"))
+        select(ApiToken).where(ApiToken.token_hash == bindparam("token_hash"),
+                               ApiToken.kind == bindparam("kind"))
         .options(joinedload(ApiToken.user).joinedload(User.role_rows))
     )
 
 
-def user_for_token(raw: str) -> tuple[User, ApiToken] | None:
-    """The token's user, with their unit and roles, in one query (every API request asks)."""
+def user_for_token(raw: str, *, kind: str = "api") -> tuple[User, ApiToken] | None:
+    """The token's user, with their unit and roles, in one query (every API request asks);
+    `kind="web"` for a browser session's token."""
     token = db.session.execute(
-        _token_query(), {"token_hash": _token_hash(raw)}
+        _token_query(), {"token_hash": _token_hash(raw), "kind": kind}
     ).unique().scalar_one_or_none()
     if (
         token is None

@@ -6,8 +6,11 @@ from flask import Flask, flash, g, redirect, request, session
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from timebank.extensions import bootstrap, db, login_manager
+from timebank.extensions import bootstrap, login_manager
 from timebank.models import User
+
+# The session key holding the signed-in session's token (services/users.start_web_session).
+SESSION_TOKEN = "sid"
 
 # Blueprints of the web surface, in registration order. Each module exposes `bp`.
 WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "neighbours",
@@ -17,11 +20,17 @@ WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    try:
-        user = db.session.get(User, int(user_id))
-    except (TypeError, ValueError):
+    """The signed-in person: the session's token must still be good (not signed out, not
+    expired, the member still active) and belong to them."""
+    from timebank.services import users
+
+    raw = session.get(SESSION_TOKEN)
+    if not isinstance(raw, str) or not raw:
         return None
-    return user if user is not None and user.is_active else None
+    found = users.user_for_token(raw, kind="web")
+    if found is None or str(found[0].id) != user_id:
+        return None
+    return found[0]
 
 
 def init_web(app: Flask) -> None:

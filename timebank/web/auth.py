@@ -23,6 +23,7 @@ from timebank import LANGUAGES
 from timebank.errors import Unauthenticated
 from timebank.extensions import limiter
 from timebank.services import lockout, users
+from timebank.web import SESSION_TOKEN
 from timebank.web.common import back, safe_next
 
 bp = Blueprint("auth", __name__)
@@ -60,7 +61,10 @@ def login():
         except Unauthenticated:
             flash(_("Wrong username or password."), "danger")
         else:
+            raw = users.start_web_session(
+                user.id, ttl_hours=current_app.config["WEB_SESSION_TTL_HOURS"])
             _new_session()
+            session[SESSION_TOKEN] = raw
             login_user(user)
             return redirect(safe_next(request.args.get("next")))
     elif request.method == "POST":
@@ -71,6 +75,9 @@ def login():
 @bp.post("/logout")
 @login_required
 def logout():
+    raw = session.get(SESSION_TOKEN)
+    if isinstance(raw, str) and raw:
+        users.end_web_session(raw)  # a copy of the old cookie signs nobody in
     logout_user()
     _new_session()
     flash(_("You have signed out."), "success")
