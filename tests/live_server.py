@@ -11,10 +11,12 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,16 +46,29 @@ class Reply:
     content_type: str
     body: bytes
     seconds: float
+    headers: tuple[tuple[str, str], ...] = ()
 
     def json(self):
         return json.loads(self.body)
 
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+    def cookie(self, name: str) -> str | None:
+        """The value a Set-Cookie header gives `name`, if any."""
+        for header, value in self.headers:
+            if header.lower() == "set-cookie" and value.startswith(f"{name}="):
+                return value.split(";", 1)[0].removeprefix(f"{name}=")
+        return None
+
 
 def call(base: str, method: str, path: str, *, headers: dict[str, str] | None = None,
-         json_body: object = None, timeout: float = 10.0) -> Reply:
-    """One request on its own connection. A connection that is refused, reset or closed
-    without an answer raises OSError or http.client.HTTPException, as it would for a client;
-    no answer within `timeout` raises TimeoutError."""
+         json_body: object = None, form: dict[str, str] | None = None,
+         timeout: float = 10.0) -> Reply:
+    """One request on its own connection, with a JSON or a form body. A connection that is
+    refused, reset or closed without an answer raises OSError or http.client.HTTPException,
+    as it would for a client; no answer within `timeout` raises TimeoutError."""
     host, _sep, port = base.removeprefix("http://").partition(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=timeout)
     hdrs = dict(headers or {})
@@ -61,15 +76,31 @@ def call(base: str, method: str, path: str, *, headers: dict[str, str] | None = 
     if json_body is not None:
         body = json.dumps(json_body).encode()
         hdrs["Content-Type"] = "application/json"
+    elif form is not None:
+        body = urllib.parse.urlencode(form).encode()
+        hdrs["Content-Type"] = "application/x-www-form-urlencoded"
     began = time.monotonic()
     try:
         conn.request(method, path, body=body, headers=hdrs)
         response = conn.getresponse()
         data = response.read()
         return Reply(response.status, response.getheader("Content-Type", ""), data,
-                     time.monotonic() - began)
+                     time.monotonic() - began, tuple(response.getheaders()))
     finally:
         conn.close()
+
+
+def sign_in(base: str, username: str, password: str) -> str:
+    """Sign in through the sign-in page once; the session cookie of the signed-in person."""
+    page = call(base, "GET", "/login")
+    cookie = page.cookie("session")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
+    assert page.status == 200 and cookie and token, page.text[:500]
+    signed_in = call(base, "POST", "/login", headers={"Cookie": f"session={cookie}"},
+                     form={"csrf_token": token.group(1), "username": username,
+                           "password": password})
+    assert signed_in.status == 302 and signed_in.cookie("session"), signed_in.text[:500]
+    return signed_in.cookie("session")
 
 
 def children(pid: int) -> set[int]:
