@@ -119,6 +119,12 @@ def children(pid: int) -> set[int]:
     return found
 
 
+def gunicorn_version() -> tuple[int, ...]:
+    import gunicorn
+
+    return tuple(gunicorn.version_info)
+
+
 class Gunicorn:
     """`gunicorn -w <workers> wsgi:app` on a free local port, configured by environment."""
 
@@ -132,10 +138,13 @@ class Gunicorn:
                    TIMEBANK_SECRET_KEY="fault-tests", TIMEBANK_DB_POOL_SIZE=str(pool_size),
                    TIMEBANK_DB_MAX_OVERFLOW="2")
         gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+        # From gunicorn 27 on, every server opens a control socket at one path per user;
+        # servers of parallel test runs would take it from each other.
+        private = ["--no-control-socket"] if gunicorn_version() >= (27,) else []
         with logfile.open("w") as log:
             self.process = subprocess.Popen(
                 [gunicorn, "-w", str(workers), "-b", f"127.0.0.1:{port}",
-                 "--log-level", "info", "wsgi:app"],
+                 "--log-level", "info", *private, "wsgi:app"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True)
 
