@@ -8,6 +8,7 @@ server commits synchronously, so that an acknowledged commit survives even `-m i
 
 from __future__ import annotations
 
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -35,10 +36,11 @@ TILLS = 3
 READERS = 2
 # Answered 503 at once while the database is down: a refused connection is not a wait.
 DOWN_ANSWER_SECONDS = 5.0
+_databases = itertools.count(1)
 
 
-@pytest.fixture
-def own_cluster():
+@pytest.fixture(scope="module")
+def server_of_the_module():
     cluster = start_cluster("-c synchronous_commit=on -c max_connections=60")
     try:
         yield cluster
@@ -47,9 +49,17 @@ def own_cluster():
 
 
 @pytest.fixture
+def own_cluster(server_of_the_module):
+    """The module's server, running (a test that failed while it was stopped left it so)."""
+    if not server_of_the_module.executor.running():
+        server_of_the_module.resume()
+    return server_of_the_module
+
+
+@pytest.fixture
 def database_url(own_cluster):
-    """This module's database lives on its own server (the suite's server stays up)."""
-    url = own_cluster.create_database("timebank_faults")
+    """This module's databases live on its own server (the suite's server stays up)."""
+    url = own_cluster.create_database(f"timebank_faults_{next(_databases)}")
     app = create_app({"DATABASE_URL": url, "TESTING": True, "SECRET_KEY": "migrate"})
     with app.app_context():
         upgrade()
