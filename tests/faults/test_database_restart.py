@@ -8,6 +8,7 @@ server commits synchronously, so that an acknowledged commit survives even `-m i
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -121,10 +122,11 @@ class Load:
             phase = self.phase
             try:
                 reply = call(base, "GET", path, headers=who.auth, timeout=REQUEST_TIMEOUT)
-                code = reply.json().get("code") if reply.status >= 400 else None
-                read = Read(phase, reply.status, reply.content_type, code,
+                problem = reply.content_type == "application/problem+json"
+                read = Read(phase, reply.status, reply.content_type,
+                            reply.json().get("code") if problem else None,
                             seconds=reply.seconds)
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 read = Read(phase, None, error=f"{type(exc).__name__}: {exc}")
             with self._lock:
                 self.reads.append(read)
