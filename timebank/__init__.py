@@ -66,7 +66,13 @@ def create_app(overrides: dict | None = None) -> Flask:
     init_security(app)
 
     with app.app_context():
-        from timebank.services.tx import install_sqlite_pragmas, keep_prepared_statements
+        from timebank.services.tx import (
+            close_sessions_quietly,
+            install_sqlite_pragmas,
+            keep_prepared_statements,
+        )
+
+        close_sessions_quietly(app)
 
         if db.engine.dialect.name == "sqlite":
             install_sqlite_pragmas(db.engine)

@@ -172,7 +172,9 @@ def handle_operational_error(error: OperationalError):
     db.session.rollback()
     current_app.logger.error("database unavailable: %s", error.orig)
     if not _is_api_request():
-        raise error
+        from timebank.web.common import database_unavailable_page
+
+        return database_unavailable_page()
     return problem(503, "unavailable", _("The database is not available; try again."))
 
 

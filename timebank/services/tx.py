@@ -6,8 +6,10 @@ import re
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from timebank.extensions import db
 
@@ -65,6 +67,22 @@ def held_commit():
     _commit_held.reset(token)
     if not _commit_held.get():
         db.session.commit()
+
+
+def close_sessions_quietly(app: Flask) -> None:
+    """End each request's session before Flask-SQLAlchemy removes it, so that a connection the
+    database dropped after the response was made (a restart, a crash) does not turn that
+    response into a 500. Ending the transaction then fails only because the connection is
+    gone, and with it the transaction: the server rolls back whatever it had not committed."""
+
+    @app.teardown_appcontext
+    def _close_session(_exc):  # runs before Flask-SQLAlchemy's, registered earlier
+        try:
+            db.session.close()
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            app.logger.warning("database connection lost after the response: %s", error.orig)
 
 
 def install_sqlite_pragmas(engine: Engine) -> None:

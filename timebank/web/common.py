@@ -30,7 +30,7 @@ from wtforms import HiddenField
 from wtforms.validators import Optional, Regexp
 
 from timebank.errors import DomainError, Forbidden, NotFound
-from timebank.extensions import db
+from timebank.extensions import db, login_manager
 from timebank.services import idempotency, tx
 
 ERROR_PAGES = {
@@ -135,8 +135,21 @@ def back() -> str:
 
 def error_page(status: int, detail: str | None = None):
     title, hint = ERROR_PAGES.get(status, ERROR_PAGES[500])
-    return render_template("errors/error.html", status=status, title=title,
-                           detail=detail or hint), status
+    try:
+        return render_template("errors/error.html", status=status, title=title,
+                               detail=detail or hint), status
+    except OperationalError as error:  # the page's menu needs the database, which is down
+        db.session.rollback()
+        current_app.logger.error("database unavailable: %s", error.orig)
+        return database_unavailable_page()
+
+
+def database_unavailable_page():
+    """The 503 page, drawn without the database: as to a visitor, since the signed-in
+    person's name and menu would be read from it."""
+    login_manager._update_request_context_with_user()  # anonymous for the rest of the request
+    title, hint = ERROR_PAGES[503]
+    return render_template("errors/error.html", status=503, title=title, detail=hint), 503
 
 
 def _domain_error(error: DomainError):
@@ -160,7 +173,7 @@ def _integrity_error(error: IntegrityError):
 def _operational_error(error: OperationalError):
     db.session.rollback()
     current_app.logger.error("database unavailable: %s", error.orig)
-    return error_page(503)
+    return database_unavailable_page()
 
 
 def install_domain_errors(bp: Blueprint) -> None:
