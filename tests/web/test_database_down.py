@@ -22,7 +22,8 @@ def unreachable():
                       "SECRET_KEY": "test-secret"})
     client = app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"], session["_fresh"] = "1", True
+        # A signed-in session: its token is checked against the database on every page.
+        session["_user_id"], session["_fresh"], session["sid"] = "1", True, "a-session-token"
     return client
 
 
