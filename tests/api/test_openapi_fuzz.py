@@ -86,12 +86,15 @@ def flatmap_body(context, body):
 
 
 def _populate(api: Api, world) -> dict[str, list]:
-    """One of everything, in reach of staff of community A, most of it about vol_a."""
+    """One of everything (and a cancelled activity), in reach of staff of community A, most
+    of it about vol_a."""
     records = [api.earn(world.vol_a, world.staff_a, ago=hours_ago)["id"]
                for hours_ago in (10, 20, 30)]
     records.append(_record(api, world))
+    cancelled = _activity(api, world)
+    assert api.post(f"/api/v1/activities/{cancelled}/cancel", world.staff_a).status_code == 200
     ids = {
-        "activity_id": [_activity(api, world, check_in=True)],
+        "activity_id": [_activity(api, world, check_in=True), cancelled],
         "request_id": [_help(api, world, claimed_by="vol_a")],
         "link_id": [_link(api, world)],
         "team_id": [_team(api, world)],
