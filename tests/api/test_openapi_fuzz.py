@@ -86,11 +86,15 @@ def flatmap_body(context, body):
 
 
 def _populate(api: Api, world) -> dict[str, list]:
-    """One of everything (and a cancelled activity), in reach of staff of community A, most
-    of it about vol_a."""
+    """One of everything, and a rejected record and a cancelled activity; all in reach of
+    staff of community A, most of it about vol_a."""
     records = [api.earn(world.vol_a, world.staff_a, ago=hours_ago)["id"]
                for hours_ago in (10, 20, 30)]
     records.append(_record(api, world))
+    rejected = api.log(world.staff_a, ago=40, member_id=world.vol_a.id).get_json()["id"]
+    assert api.post(f"/api/v1/service-records/{rejected}/reject", world.staff_a,
+                    json={"reason": "重复"}).status_code == 200
+    records.append(rejected)
     cancelled = _activity(api, world)
     assert api.post(f"/api/v1/activities/{cancelled}/cancel", world.staff_a).status_code == 200
     ids = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from copy import deepcopy
 from functools import wraps
 from http import HTTPStatus
 
@@ -301,6 +302,17 @@ def _request_hash() -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+    "description": "Printable characters, per user: the same key with the same body answers "
+                   "the first answer again and changes nothing; with another body it is 409 "
+                   "`idempotency_conflict`.",
+}
+
+
 def idempotent(view: Callable) -> Callable:
     """Honour an Idempotency-Key: the claim, the change and the stored answer commit together."""
 
@@ -325,6 +337,9 @@ def idempotent(view: Callable) -> Callable:
                               body=response.get_data(as_text=True))
         return response
 
+    wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+    wrapper._apidoc.setdefault("manual_doc", {}).setdefault("parameters", []).append(
+        IDEMPOTENCY_KEY_PARAMETER)
     return wrapper
 
 
