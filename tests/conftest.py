@@ -11,6 +11,7 @@ import itertools
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -124,22 +125,34 @@ def _template():
     return path
 
 
-@pytest.fixture
-def database_url(_template) -> str:
-    """A fresh migrated database for this test."""
+@contextmanager
+def cloned_database(source):
+    """A copy of the database `source` (a PostgreSQL database name or an SQLite path):
+    yields its URL and the `source` to copy it in turn, and drops it afterwards."""
     n = next(_counter)
     if _state["kind"] == "postgresql":
         cluster = _state["cluster"]
         name = f"timebank_test_{n}"
-        url = cluster.create_database(name, template=_template)
-        yield url
-        cluster.drop_database(name)
+        url = cluster.create_database(name, template=source)
+        try:
+            yield url, name
+        finally:
+            cluster.drop_database(name)
     else:
         path = _state["tmp"] / f"test_{n}.db"
-        shutil.copyfile(_template, path)
-        yield f"sqlite:///{path}"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{path}{suffix}").unlink(missing_ok=True)
+        shutil.copyfile(source, path)
+        try:
+            yield f"sqlite:///{path}", path
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture
+def database_url(_template) -> str:
+    """A fresh migrated database for this test."""
+    with cloned_database(_template) as (url, _source):
+        yield url
 
 
 @pytest.fixture

@@ -110,6 +110,11 @@ def make(app) -> Factory:
 @pytest.fixture
 def world(make) -> World:
     """A street with communities A and B, their staff, members, merchants and one category."""
+    return build_world(make)
+
+
+def build_world(make: Factory) -> World:
+    """The standard world of the `world` fixture, for fixtures of a wider scope."""
     w = World()
     w.units["street"] = make.unit("street", "幸福街道")
     w.units["A"] = make.unit("community", "阳光社区", w.units["street"])

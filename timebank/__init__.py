@@ -27,14 +27,33 @@ class JSONProvider(DefaultJSONProvider):
         return value
 
 
+MAX_ID = 2**31 - 1
+
+
+def _digits_up_to(limit: int) -> str:
+    """A regex for the decimal numbers from 0 to `limit` (leading zeros allowed)."""
+    digits = str(limit)
+    shorter = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    same_length = []
+    for i, ch in enumerate(digits):
+        rest = len(digits) - i - 1
+        if ch != "0":
+            lower = "0" if ch == "1" else f"[0-{int(ch) - 1}]"
+            same_length.append(digits[:i] + lower + (f"[0-9]{{{rest}}}" if rest else ""))
+    return "0*(?:" + "|".join([*shorter, *same_length, digits]) + ")"
+
+
 class IdConverter(IntegerConverter):
     """`<int:…>` ids fit the INTEGER id columns: a huge id is a 404, not a database error.
-    Only ASCII digits: `/x/١٢` is no address rather than item 12."""
+    Only ASCII digits: `/x/١٢` is no address rather than item 12.
 
-    regex = r"[0-9]+"
+    The pattern itself stops at the largest id: were a huge id refused only on conversion,
+    werkzeug would answer 405 on an address that has a rule for another method too."""
+
+    regex = _digits_up_to(MAX_ID)
 
     def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(url_map, *args, **kwargs)
 
 

@@ -239,6 +239,17 @@ def test_a_cancelled_activity_cannot_be_closed_or_joined(api, world):
         assert resp.status_code == 409 and resp.get_json()["code"] == "invalid_transition"
 
 
+def test_a_cancelled_activity_has_no_checkin_code_and_the_document_says_so(api, world):
+    activity_id = _create(api, world)["id"]
+    assert api.post(f"/api/v1/activities/{activity_id}/cancel", world.staff_a).status_code == 200
+    resp = api.get(f"/api/v1/activities/{activity_id}/checkin-code", world.staff_a)
+    assert resp.status_code == 409 and resp.get_json()["code"] == "invalid_transition"
+    assert resp.mimetype == "application/problem+json"
+    doc = api.get("/api/v1/openapi.json").get_json()
+    documented = doc["paths"]["/api/v1/activities/{activity_id}/checkin-code"]["get"]
+    assert "409" in documented["responses"]
+
+
 def test_a_shop_sees_no_activities(api, world):
     activity_id = _create(api, world)["id"]
     assert api.get(f"/api/v1/activities/{activity_id}", world.merchant_a).status_code == 404

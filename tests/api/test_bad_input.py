@@ -121,6 +121,23 @@ def test_unknown_addresses_are_problem_json_404(api, world, path):
     _is_clear_problem(resp)
 
 
+@pytest.mark.parametrize("path", ["/api/v1/activities/2147483648/signups",
+                                  "/api/v1/activities/12646581304/signups",
+                                  "/api/v1/merchants/99999999999/offers"])
+def test_an_id_too_large_is_404_even_where_another_method_has_a_rule(api, world, path):
+    # GET and POST share these addresses; the huge id used to answer 405 Method Not Allowed.
+    resp = api.get(path, world.admin)
+    assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
+    _is_clear_problem(resp)
+
+
+def test_the_largest_id_is_still_an_address(api, world):
+    resp = api.get("/api/v1/activities/2147483647/signups", world.admin)
+    assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
+    resp = api.get("/api/v1/activities/0002147483647/signups", world.admin)
+    assert resp.status_code == 404 and resp.get_json()["code"] == "not_found"
+
+
 def test_a_body_over_the_limit_is_413_and_changes_nothing(app, api, world):
     before = _counts(app)
     huge = {**RECORD, "description": "x" * (2 * 1024 * 1024)}

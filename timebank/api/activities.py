@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from timebank.api.base import Blueprint, actor, paged, paged_list
+from timebank.api.base import Blueprint, actor, paged, paged_list, problem_response_name
 from timebank.schemas import PageArgs
 from timebank.schemas.activities import (
     ActivityIn,
@@ -74,6 +74,7 @@ def cancel_signup(activity_id, member_id):
 
 @blp.route("/activities/<int:activity_id>/checkin-code", methods=["GET"])
 @blp.response(200, CheckinCodeOut)
+@blp.alt_response(409, response=problem_response_name(409))  # closed or cancelled
 def checkin_code(activity_id):
     """The 6-digit code for the organiser's screen; it rotates every minute."""
     return activities.checkin_code(activity_id, actor=actor())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app, g, request
 
-from timebank.api.base import Blueprint, public
+from timebank.api.base import Blueprint, problem_response_name, public
 from timebank.extensions import limiter
 from timebank.schemas import TokenIn, TokenOut
 from timebank.services import users
@@ -19,6 +19,9 @@ token_out = TokenOut()
 @limiter.limit(lambda: current_app.config["SIGN_IN_RATE_LIMIT"])
 @blp.arguments(TokenIn)
 @blp.response(201, TokenOut)
+@blp.alt_response(401, response=problem_response_name(401))
+@blp.alt_response(429, response=problem_response_name(429))
+@blp.doc(security=[])
 @public
 def create_token(args):
     """Exchange a username and password for a bearer token."""

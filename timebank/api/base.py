@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from copy import deepcopy
 from functools import wraps
+from http import HTTPStatus
 
 import flask_smorest
+from apispec import BasePlugin
 from flask import Flask, Response, current_app, g, request
 from flask_babel import gettext as _
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -18,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from timebank.errors import DomainError, Unauthenticated, ValidationFailed
 from timebank.extensions import db
 from timebank.models import User
+from timebank.schemas import ProblemSchema
 from timebank.services import idempotency, tx, users
 
 
@@ -40,6 +44,87 @@ class Blueprint(flask_smorest.Blueprint):
     """Every API blueprint parses its arguments with the parser above."""
 
     ARGUMENTS_PARSER = Parser()
+
+
+# --- the errors in the OpenAPI document ------------------------------------------------
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+# What each error status means in this API, with the codes it may carry.
+PROBLEM_DESCRIPTIONS = {
+    400: "The body is not valid JSON (`bad_request`).",
+    401: "No valid bearer token, or a wrong username or password (`unauthenticated`).",
+    403: "Not allowed for this user (`forbidden`, `self_approval`, `transfer_not_allowed`).",
+    404: "The addressed or a referenced object does not exist, or is out of the caller's "
+         "reach (`not_found`, `code_not_found`).",
+    405: "This method is not allowed here (`method_not_allowed`).",
+    409: "The change conflicts with the current state (`conflict`, `invalid_transition`, "
+         "`idempotency_conflict`, `overlapping_record`, `already_exists`, `already_claimed`, "
+         "`out_of_stock`, `code_already_used`, `ledger_integrity`).",
+    410: "The redemption code has expired (`code_expired`).",
+    413: "The request body is too large (`payload_too_large`).",
+    422: "The input is not valid (`validation_error`, with `errors` by field) or breaks a "
+         "rule (`insufficient_points`, `checkin_refused`, `limit_reached`, "
+         "`daily_cap_reached`).",
+    429: "Too many attempts; try again later (`rate_limited`).",
+    503: "The database is not available; try again (`unavailable`).",
+}
+
+
+def problem_response_name(status: int) -> str:
+    """The name of the shared error response (flask-smorest's own names, e.g. NOT_FOUND)."""
+    return HTTPStatus(status).name
+
+
+class Api(flask_smorest.Api):
+    """Errors are documented as problem+json, status by status, instead of one default."""
+
+    ERROR_SCHEMA = ProblemSchema
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_responses(self):
+        for status in HTTPStatus:
+            if status < 400:
+                continue
+            response = {
+                "description": PROBLEM_DESCRIPTIONS.get(status, status.phrase),
+                "content": {PROBLEM_MEDIA_TYPE: {"schema": self.ERROR_SCHEMA}},
+            }
+            if status == 401:
+                response["headers"] = {"WWW-Authenticate": {
+                    "description": "`Bearer`", "schema": {"type": "string"}}}
+            self.spec.components.response(status.name, response, lazy=True)
+
+
+def problem_statuses(path: str, method: str, operation: dict) -> set[int]:
+    """The error statuses every operation of its kind may answer."""
+    public = operation.get("security") == []
+    has_body = "requestBody" in operation
+    has_parameters = bool(operation.get("parameters"))
+    statuses = {503}
+    if not public:
+        statuses |= {401, 403}
+    if "{" in path or has_body or has_parameters:
+        statuses.add(404)
+    if has_body:
+        statuses |= {400, 413}
+    if method != "get":
+        statuses |= {409, 422}
+    if has_parameters or has_body:
+        statuses.add(422)
+    return statuses
+
+
+class ProblemResponses(BasePlugin):
+    """Documents on every operation the error statuses its kind may answer."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for method, operation in (operations or {}).items():
+            responses = operation.setdefault("responses", {})
+            documented = {str(status) for status in responses}
+            for status in sorted(problem_statuses(path or "", method, operation)):
+                if str(status) not in documented:
+                    responses[str(status)] = problem_response_name(status)
 
 
 API_PREFIX = "/api/"
@@ -219,6 +304,17 @@ def _request_hash() -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
 
 
+IDEMPOTENCY_KEY_PARAMETER = {
+    "in": "header",
+    "name": "Idempotency-Key",
+    "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 128},
+    "description": "Printable characters, per user: the same key with the same body answers "
+                   "the first answer again and changes nothing; with another body it is 409 "
+                   "`idempotency_conflict`.",
+}
+
+
 def idempotent(view: Callable) -> Callable:
     """Honour an Idempotency-Key: the claim, the change and the stored answer commit together."""
 
@@ -243,6 +339,9 @@ def idempotent(view: Callable) -> Callable:
                               body=response.get_data(as_text=True))
         return response
 
+    wrapper._apidoc = deepcopy(getattr(view, "_apidoc", {}))
+    wrapper._apidoc.setdefault("manual_doc", {}).setdefault("parameters", []).append(
+        IDEMPOTENCY_KEY_PARAMETER)
     return wrapper
 
 

@@ -7,7 +7,7 @@ import io
 
 from flask import Response, current_app, request
 
-from timebank.api.base import Blueprint, actor, idempotent, paged_list
+from timebank.api.base import Blueprint, actor, idempotent, paged_list, problem_response_name
 from timebank.privacy import mask_name
 from timebank.schemas import (
     CodeOut,
@@ -72,6 +72,7 @@ def create_code():
 @idempotent
 @blp.arguments(RedemptionIn)
 @blp.response(201, RedemptionOut)
+@blp.alt_response(410, response=problem_response_name(410))
 def redeem(args):
     """The till: a merchant user redeems a member's code for one of its offers."""
     return merchants.redeem(actor=actor(), code=args["code"], offer_id=args["offer_id"])
@@ -88,7 +89,9 @@ def refund(redemption_id):
 @blp.route("/merchants/<int:merchant_id>/statement", methods=["GET"])
 @blp.arguments(StatementQuery, location="query")
 @blp.response(200, StatementOut)
-@blp.alt_response(200, content_type="text/csv", description="The same as CSV")
+@blp.alt_response(200, schema={"type": "string"}, content_type="text/csv",
+                  description="The statement, as JSON or (`Accept: text/csv`) as CSV",
+                  success=True)
 def statement(args, merchant_id):
     """Redemptions between two dates (default: this month); `Accept: text/csv` for CSV."""
     date_to = args.get("to") or today()

@@ -23,12 +23,16 @@ class PageArgs(Schema):
 
 
 class ProblemSchema(Schema):
-    type = fields.String()
-    title = fields.String()
-    status = fields.Integer()
-    detail = fields.String()
-    code = fields.String()
-    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    """An error answer (RFC 7807, `application/problem+json`)."""
+
+    type = fields.String(required=True)
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(required=True, metadata={"description": "For people to read."})
+    code = fields.String(required=True,
+                         metadata={"description": "Stable and machine-readable."})
+    errors = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                         metadata={"description": "Messages by field (`validation_error`)."})
 
 
 # --- auth and users --------------------------------------------------------------------
