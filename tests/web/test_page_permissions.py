@@ -23,7 +23,7 @@ from __future__ import annotations
 import io
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -68,6 +68,7 @@ DONE = Form(302, True, "success")
 DENIED = Form(302, False, "denied")
 REFUSED = Form(302, False, "refused")
 UPLOADED = Form(302, True, "")
+SIGNED_OUT = Form(302, False, "success")  # the session ends; the data stays as it was
 
 
 class Ctx:
@@ -91,7 +92,9 @@ class Page:
     secret: Callable[[Ctx], str] | str | None = None
     tables: tuple[str, ...] = ()  # what an allowed form changes (at least these)
     multipart: bool = False
-    extra: dict = field(default_factory=dict)
+    # Who is shown the secret; by default whoever gets the page (200) inside community A.
+    seen_by: tuple[str, ...] | None = None
+    after: Callable | None = None  # a last check with the browser session: a problem or None
 
 
 # --- builders: objects of community A --------------------------------------------------
@@ -107,17 +110,17 @@ def _local(ctx: Ctx, moment: datetime) -> str:
         return moment.astimezone(zone()).strftime("%Y-%m-%dT%H:%M")
 
 
-def _record(ctx: Ctx, *, note: str = "甲社区秘密记录") -> int:
+def _record(ctx: Ctx) -> int:
     """A pending record of vol_a, logged by staff of A."""
     resp = ctx.api.log(ctx.world.staff_a, member_id=ctx.world.vol_a.id,
-                       ago=3 + 3 * ctx.n, description=note)
+                       ago=3 + 3 * ctx.n, place="甲社区秘密地点")
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()["id"]
 
 
 def _own_record(ctx: Ctx) -> int:
     """A record vol_a logged, with a correction request of theirs waiting for staff."""
-    resp = ctx.api.log(ctx.world.vol_a, ago=3 + 3 * ctx.n, description="甲社区秘密记录")
+    resp = ctx.api.log(ctx.world.vol_a, ago=3 + 3 * ctx.n, place="甲社区秘密地点")
     assert resp.status_code == 201, resp.get_json()
     return resp.get_json()["id"]
 
@@ -363,7 +366,9 @@ MEMBER_PAGE_FORM = {"admin": 302, "staff_a": 302, "staff_b": 302, "vol_a": DONE,
 
 MATRIX: dict[tuple[str, str], Page] = {
     ("GET", "/"): Page(lambda c: "/", dict.fromkeys(ROLES, 302)),
-    ("POST", "/logout"): Page(lambda c: "/logout", dict.fromkeys(ROLES, 302)),
+    ("POST", "/logout"): Page(lambda c: "/logout", dict.fromkeys(ROLES, SIGNED_OUT),
+                              after=lambda web: None if web.get("/").location.startswith(
+                                  "/login") else "still signed in after signing out"),
     ("GET", "/leaderboards"): Page(lambda c: "/leaderboards", EVERYONE),
     # --- the volunteer's pages ---
     ("GET", "/me/"): Page(lambda c: "/me/", MEMBERS),
@@ -381,7 +386,7 @@ MATRIX: dict[tuple[str, str], Page] = {
             days=1 + c.n)).isoformat(), "start": "09:00", "end": "11:00", "place": "广场",
             "description": "清扫"}, tables=("service_record",)),
     ("GET", "/me/records"): Page(lambda c: f"/me/records?{_own_record(c)}", MEMBERS,
-                                 secret="甲社区秘密记录"),
+                                 secret="甲社区秘密地点", seen_by=("vol_a",)),
     ("POST", "/me/records/<int:record_id>/correction"): Page(
         lambda c: f"/me/records/{_own_record(c)}/correction",
         {**MEMBERS, "admin": DENIED, "vol_a": DONE, "vol_b": DENIED},
@@ -404,7 +409,7 @@ MATRIX: dict[tuple[str, str], Page] = {
     ("GET", "/till/statement.xlsx"): Page(lambda c: "/till/statement.xlsx", MERCHANT),
     ("GET", "/till/today"): Page(lambda c: "/till/today", MERCHANT),
     # --- the staff desk ---
-    ("GET", "/desk/"): Page(lambda c: f"/desk/?{_record(c)}", STAFF, secret="甲社区秘密记录"),
+    ("GET", "/desk/"): Page(lambda c: f"/desk/?{_record(c)}", STAFF, secret="甲社区秘密地点"),
     ("POST", "/desk/review"): Page(
         lambda c: "/desk/review",
         {**STAFF_OF_A_FORM, "staff_b": REFUSED},
@@ -456,7 +461,7 @@ MATRIX: dict[tuple[str, str], Page] = {
                                   secret="甲社区秘密活动"),
     ("GET", "/activities/mine"): Page(
         lambda c: f"/activities/mine?{_activity(c, sign_up=True)}", MEMBERS,
-        secret="甲社区秘密活动"),
+        secret="甲社区秘密活动", seen_by=("vol_a",)),
     ("GET", "/activities/manage"): Page(lambda c: f"/activities/manage?{_activity(c)}", STAFF,
                                         secret="甲社区秘密活动"),
     ("GET", "/activities/new"): Page(lambda c: "/activities/new", STAFF),
@@ -605,7 +610,7 @@ MATRIX: dict[tuple[str, str], Page] = {
         secret=lambda c: c.kept["serial"]),
     ("GET", "/recognition/certificates/<serial>.pdf"): Page(
         lambda c: f"/recognition/certificates/{_certificate(c)}.pdf", SHARED_VIEW,
-        secret=lambda c: c.kept["serial"]),
+        secret=lambda c: c.kept["serial"], seen_by=()),
     ("POST", "/recognition/certificates/<serial>/revoke"): Page(
         lambda c: f"/recognition/certificates/{_certificate(c)}/revoke", STAFF_OF_A_FORM,
         body=lambda c: {"reason": "时长有误"}, tables=("certificate",)),
@@ -819,6 +824,8 @@ def _check_role(app, web_factory, ctx: Ctx, method: str, page: Page, role: str) 
         if not outcome.changes and changed:
             problems.append(f"was refused but changed {sorted(changed)} [{said}]")
         kinds = {kind for kind, _message in flashes}
+        if not outcome.changes and outcome.message != "success" and "success" in kinds:
+            problems.append(f"changed nothing but said it did [{said}]")
         if outcome.changes and "danger" in kinds:
             problems.append(f"went through with an error message [{said}]")
         if outcome.message == "success" and (kinds - {"success", "warning", "info"}
@@ -834,10 +841,22 @@ def _check_role(app, web_factory, ctx: Ctx, method: str, page: Page, role: str) 
             problems.append(f"expected 'not allowed' or 'not found', got [{said}]")
         if resp.status_code >= 400 and changed:
             problems.append(f"answered {resp.status_code} but changed {sorted(changed)}")
-    shown = secret and (secret in text or any(secret in m for _kind, m in flashes))
+    shown = bool(secret) and (secret in text or any(secret in m for _kind, m in flashes))
     if shown and (role in OUTSIDERS or resp.status_code != 200):
         problems.append(f"shows {secret!r} to {role}")
+    if secret and method == "GET" and not shown and role in _seen_by(page):
+        problems.append(f"does not show {secret!r} to {role}, so the check above proves "
+                        "nothing")
+    if page.after is not None and (problem := page.after(web)):
+        problems.append(problem)
     return problems
+
+
+def _seen_by(page: Page) -> tuple[str, ...]:
+    if page.seen_by is not None:
+        return page.seen_by
+    return tuple(role for role, expected in page.expected.items()
+                 if expected == 200 and role not in OUTSIDERS)
 
 
 @pytest.fixture
