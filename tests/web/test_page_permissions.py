@@ -884,3 +884,31 @@ def test_each_role_gets_the_expected_answer(app, api, world, web_factory, quick_
         for problem in _check_role(app, web_factory, ctx, method, page, role):
             failures.append(f"{method} {endpoint[1]} as {role}: {problem}")
     assert not failures, "\n".join(failures)
+
+
+# Pages whose address names something of community A in an argument (not in the path):
+# staff of A get it, staff of B are refused and learn nothing of it.
+ARGUMENTS = {
+    "/shop/desk?reward_id=": (_reward, "甲社区秘密大米"),
+    "/recognition/desk/issue?member_id=": (_member, "甲社区秘密成员"),
+    "/recognition/desk/red-flag?community_id=": (lambda c: c.world.units["A"], "阳光社区"),
+    "/reports/party?unit_id=": (lambda c: c.world.units["A"], "阳光社区"),
+}
+
+
+@pytest.mark.parametrize("address", sorted(ARGUMENTS))
+def test_an_argument_naming_community_a_is_refused_to_staff_of_b(
+        app, api, world, web_factory, quick_sign_in, address):
+    build, secret = ARGUMENTS[address]
+    path = f"{address}{build(Ctx(app, api, world))}"
+    for role, allowed in (("staff_a", True), ("staff_b", False)):
+        web = web_factory()
+        web.login(getattr(world, role))
+        resp = web.get(path)
+        text = web.text(resp)
+        if allowed:
+            assert resp.status_code == 200, f"{address} as {role}: {resp.status_code}"
+            assert secret in text, f"{address} as {role}: {secret!r} is not on the page"
+        else:
+            assert resp.status_code in (403, 404), f"{address} as {role}: {resp.status_code}"
+            assert secret not in text, f"{address} as {role}: shows {secret!r}"
