@@ -778,10 +778,22 @@ def _secret_of(page: Page, ctx: Ctx) -> str | None:
     return page.secret(ctx) if callable(page.secret) else page.secret
 
 
+_addresses = itertools.count(1)
+
+
+def _browser(web_factory):
+    """A browser session of its own, from an address of its own (as different people sign in
+    from different devices; a limit on sign-ins per address is not what this file tests)."""
+    web = web_factory()
+    n = next(_addresses)
+    web.client.environ_base["REMOTE_ADDR"] = f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
+    return web
+
+
 def _check_role(app, web_factory, ctx: Ctx, method: str, page: Page, role: str) -> list[str]:
     """What went wrong for one role (empty: nothing)."""
     problems: list[str] = []
-    web = web_factory()
+    web = _browser(web_factory)
     if role != "anonymous":
         web.login(getattr(ctx.world, role))
     path = page.path(ctx)
@@ -902,7 +914,7 @@ def test_an_argument_naming_community_a_is_refused_to_staff_of_b(
     build, secret = ARGUMENTS[address]
     path = f"{address}{build(Ctx(app, api, world))}"
     for role, allowed in (("staff_a", True), ("staff_b", False)):
-        web = web_factory()
+        web = _browser(web_factory)
         web.login(getattr(world, role))
         resp = web.get(path)
         text = web.text(resp)
