@@ -369,7 +369,11 @@ MATRIX: dict[tuple[str, str], Page] = {
     ("POST", "/logout"): Page(lambda c: "/logout", dict.fromkeys(ROLES, SIGNED_OUT),
                               after=lambda web: None if web.get("/").location.startswith(
                                   "/login") else "still signed in after signing out"),
-    ("GET", "/leaderboards"): Page(lambda c: "/leaderboards", EVERYONE),
+    # The street's board: vol_a is on it, by full name only for themself.
+    ("GET", "/leaderboards"): Page(
+        lambda c: (c.api.earn(c.world.vol_a, c.world.staff_a, ago=3 + 3 * c.n),
+                   f"/leaderboards?scope={c.world.units['street']}")[1], EVERYONE,
+        secret="张小三", seen_by=("vol_a",)),
     # --- the volunteer's pages ---
     ("GET", "/me/"): Page(lambda c: "/me/", MEMBERS),
     ("GET", "/me/code"): Page(lambda c: "/me/code", MEMBERS),
@@ -749,6 +753,7 @@ def _page_rules() -> set[tuple[str, str]]:
 def test_every_page_is_in_the_matrix():
     assert _page_rules() - set(PUBLIC) - set(MATRIX) == set(), "pages without an entry"
     assert set(MATRIX) - _page_rules() == set(), "entries without a page"
+    assert set(PUBLIC) - _page_rules() == set(), "public entries without a page"
     assert set(PUBLIC) & set(MATRIX) == set()
     assert all(set(page.expected) == set(ROLES) for page in MATRIX.values())
 
@@ -924,3 +929,14 @@ def test_an_argument_naming_community_a_is_refused_to_staff_of_b(
         else:
             assert resp.status_code in (403, 404), f"{address} as {role}: {resp.status_code}"
             assert secret not in text, f"{address} as {role}: shows {secret!r}"
+
+
+def test_the_public_pages_show_a_member_of_a_only_by_the_masked_name(app, api, world,
+                                                                   web_factory):
+    """The community screen and the certificate check are open to anyone: the name is masked."""
+    serial = _certificate(Ctx(app, api, world))
+    web = _browser(web_factory)
+    for path in (f"/board/{world.units['A']}", f"/verify/{serial}"):
+        resp = web.get(path)
+        assert resp.status_code == 200, path
+        assert "张*三" in web.text(resp) and "张小三" not in web.text(resp), path
