@@ -15,7 +15,11 @@ its form (valid for the roles allowed to send it) and says, per role, what happe
 
 A refused or denied form, and any answer of 400 or more, changes nothing in the database.
 Nobody outside community A (staff_b, vol_b) and nobody refused ever sees the distinguishing
-text of what the entry created. Without signing in, every page sends to the sign-in page.
+text of what the entry created (and those who may, do see it: the check is not empty).
+Without signing in, every page sends to the sign-in page and no form changes anything.
+
+One world per page (a test), one browser session per role signing in through the form; the
+failures of every role are told together, by page and role.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ class Form:
 
     status: int
     changes: bool
-    message: str  # "success", "denied" or "refused"
+    message: str  # "success", "denied", "refused", or "" when no message is asked for
 
 
 DONE = Form(302, True, "success")
