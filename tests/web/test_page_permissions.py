@@ -29,16 +29,31 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import wraps
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from werkzeug.security import generate_password_hash
 
 from tests.factories import PASSWORD
 from timebank import create_app
 from timebank.errors import Forbidden, NotFound
 from timebank.extensions import db
-from timebank.models import User
+from timebank.models import (
+    Activity,
+    Certificate,
+    CorrectionRequest,
+    FamilyLink,
+    HelpRequest,
+    MemberImport,
+    Offer,
+    Redemption,
+    Reward,
+    RewardOrder,
+    ServiceRecord,
+    User,
+    VolunteerTeam,
+)
 from timebank.services import corrections, member_import, merchants
 from timebank.timeutil import zone
 
@@ -98,10 +113,26 @@ class Page:
     multipart: bool = False
     # Who is shown the secret; by default whoever gets the page (200) inside community A.
     seen_by: tuple[str, ...] | None = None
+    done: Callable[[Ctx], bool] | None = None  # after an allowed form: what it should have done
     after: Callable | None = None  # a last check with the browser session: a problem or None
 
 
 # --- builders: objects of community A --------------------------------------------------
+
+
+def _keep(name: str) -> Callable:
+    """The builder's result is also kept as ctx.kept[name], for the checks after the form."""
+
+    def decorator(build: Callable) -> Callable:
+        @wraps(build)
+        def wrapper(ctx: Ctx, *args, **kwargs):
+            made = build(ctx, *args, **kwargs)
+            ctx.kept[name] = made
+            return made
+
+        return wrapper
+
+    return decorator
 
 
 def _ago(hours: float) -> datetime:
@@ -114,6 +145,7 @@ def _local(ctx: Ctx, moment: datetime) -> str:
         return moment.astimezone(zone()).strftime("%Y-%m-%dT%H:%M")
 
 
+@_keep("record")
 def _record(ctx: Ctx) -> int:
     """A pending record of vol_a, logged by staff of A."""
     resp = ctx.api.log(ctx.world.staff_a, member_id=ctx.world.vol_a.id,
@@ -129,6 +161,7 @@ def _own_record(ctx: Ctx) -> int:
     return resp.get_json()["id"]
 
 
+@_keep("correction")
 def _correction(ctx: Ctx) -> int:
     record_id = _own_record(ctx)
     with ctx.app.app_context():
@@ -164,8 +197,6 @@ def _code_of(ctx: Ctx, activity_id: int) -> dict:
 
 def _closed_activity(ctx: Ctx) -> int:
     """An activity that ended, vol_a present throughout, closed: its record waits."""
-    from timebank.models import Activity
-
     api, w = ctx.api, ctx.world
     activity_id = _activity(ctx, sign_up=True)
     with ctx.app.app_context():  # signed up beforehand; it ended an hour ago
@@ -185,6 +216,7 @@ def _closed_activity(ctx: Ctx) -> int:
     return activity_id
 
 
+@_keep("help")
 def _help(ctx: Ctx, *, by="vol_a2", claimed_by=None) -> int:
     """An open request for help in community A, posted by `by`."""
     api = ctx.api
@@ -200,6 +232,7 @@ def _help(ctx: Ctx, *, by="vol_a2", claimed_by=None) -> int:
     return request_id
 
 
+@_keep("member")
 def _member(ctx: Ctx, *, phone: str | None = None) -> int:
     """A new volunteer of grid A1 with a name nobody else has."""
     body = {"username": f"newbie{ctx.n}{next(_serial)}", "password": "long-enough-9",
@@ -235,6 +268,7 @@ def _giving_allowed(ctx: Ctx) -> None:
     assert resp.status_code == 200, resp.get_json()
 
 
+@_keep("link")
 def _link(ctx: Ctx) -> int:
     resp = ctx.api.post("/api/v1/family-links", ctx.world.vol_a,
                         json={"relative_id": _member(ctx), "relation": "配偶"})
@@ -252,6 +286,7 @@ def _certificate(ctx: Ctx) -> str:
     return ctx.kept["serial"]
 
 
+@_keep("team")
 def _team(ctx: Ctx) -> int:
     """A volunteer team of grid A1 led by vol_a."""
     resp = ctx.api.post("/api/v1/teams", ctx.world.staff_a, json={
@@ -261,6 +296,7 @@ def _team(ctx: Ctx) -> int:
     return resp.get_json()["id"]
 
 
+@_keep("reward")
 def _reward(ctx: Ctx) -> int:
     """A reward of community A, and points for vol_a to order it with."""
     ctx.api.earn(ctx.world.vol_a, ctx.world.staff_a, ago=3 + 3 * ctx.n)
@@ -271,6 +307,7 @@ def _reward(ctx: Ctx) -> int:
     return resp.get_json()["id"]
 
 
+@_keep("order")
 def _order(ctx: Ctx) -> int:
     """An order of vol_a waiting for hand-over."""
     resp = ctx.api.post(f"/api/v1/rewards/{_reward(ctx)}/orders", ctx.world.vol_a)
@@ -278,6 +315,7 @@ def _order(ctx: Ctx) -> int:
     return resp.get_json()["id"]
 
 
+@_keep("redemption")
 def _redemption(ctx: Ctx) -> int:
     api, w = ctx.api, ctx.world
     api.earn(w.vol_a, w.staff_a, ago=3 + 3 * ctx.n)
@@ -287,6 +325,7 @@ def _redemption(ctx: Ctx) -> int:
     return resp.get_json()["id"]
 
 
+@_keep("offer")
 def _offer(ctx: Ctx) -> int:
     resp = ctx.api.post(f"/api/v1/merchants/{ctx.world.merchants['MA']}/offers",
                         ctx.world.merchant_a, json={"title": "饮料", "points_cost": "3.00"})
@@ -302,6 +341,7 @@ def _import_csv(ctx: Ctx) -> bytes:
     return ("\ufeff" + "\r\n".join(rows) + "\r\n").encode()
 
 
+@_keep("import")
 def _import(ctx: Ctx, *, confirmed=False) -> int:
     """A checked list of one member for community A, as staff of A uploaded it."""
     with ctx.app.app_context():
@@ -320,8 +360,6 @@ def _month(ctx: Ctx) -> str:
 
 
 def _past_redemption(ctx: Ctx) -> str:
-    from timebank.models import Redemption
-
     month = _month(ctx)
     with ctx.app.app_context():
         code = merchants.issue_code(member=ctx.user(ctx.world.vol_a), ttl_seconds=300)
@@ -333,6 +371,19 @@ def _past_redemption(ctx: Ctx) -> str:
             created_at=datetime.fromisoformat(f"{month}-10T02:00:00+00:00")))
         db.session.commit()
     return month
+
+
+def _now(ctx: Ctx, column, kept):
+    """A column of the row the builder made (its id kept as `kept`, or the id itself)."""
+    row_id = ctx.kept[kept] if isinstance(kept, str) else kept
+    with ctx.app.app_context():
+        return db.session.scalar(select(column).where(column.class_.id == row_id))
+
+
+def _certificate_revoked(ctx: Ctx) -> bool:
+    with ctx.app.app_context():
+        return db.session.scalar(select(Certificate.revoked_at).where(
+            Certificate.serial == ctx.kept["serial"])) is not None
 
 
 def _form_key() -> str:
@@ -411,7 +462,8 @@ MATRIX: dict[tuple[str, str], Page] = {
     ("POST", "/till/redemptions/<int:redemption_id>/refund"): Page(
         lambda c: f"/till/redemptions/{_redemption(c)}/refund",
         # As in the API, an administrator may refund any redemption.
-        {**MERCHANT, "admin": DONE, "merchant_a": DONE}, tables=("redemption",)),
+        {**MERCHANT, "admin": DONE, "merchant_a": DONE}, tables=("redemption",),
+        done=lambda c: _now(c, Redemption.status, "redemption") == "refunded"),
     ("GET", "/till/statement"): Page(lambda c: "/till/statement", MERCHANT),
     ("GET", "/till/statement.csv"): Page(lambda c: "/till/statement.csv", MERCHANT),
     ("GET", "/till/statement.xlsx"): Page(lambda c: "/till/statement.xlsx", MERCHANT),
@@ -422,10 +474,12 @@ MATRIX: dict[tuple[str, str], Page] = {
         lambda c: "/desk/review",
         {**STAFF_OF_A_FORM, "staff_b": REFUSED},
         body=lambda c: {"ids": [_record(c)], "action": "approve"},
-        tables=("service_record",)),
+        tables=("service_record",),
+        done=lambda c: _now(c, ServiceRecord.status, "record") == "approved"),
     ("POST", "/desk/corrections/<int:request_id>/resolve"): Page(
         lambda c: f"/desk/corrections/{_correction(c)}/resolve", STAFF_OF_A_FORM,
-        body=lambda c: {"resolution": "已改正"}, tables=("correction_request",)),
+        body=lambda c: {"resolution": "已改正"}, tables=("correction_request",),
+        done=lambda c: _now(c, CorrectionRequest.resolution, "correction") == "已改正"),
     ("GET", "/desk/categories"): Page(lambda c: "/desk/categories", STAFF),
     ("POST", "/desk/categories/new"): Page(
         lambda c: "/desk/categories/new", {**STAFF_OF_A_FORM, "staff_b": DONE},
@@ -449,10 +503,12 @@ MATRIX: dict[tuple[str, str], Page] = {
     ("POST", "/desk/members/<int:member_id>"): Page(
         lambda c: f"/desk/members/{_member(c)}", STAFF_OF_A_FORM,
         body=lambda c: {"display_name": "改过的名字", "org_unit_id": c.world.units["A1"],
-                        "roles": "volunteer"}, tables=("user_account",)),
+                        "roles": "volunteer"}, tables=("user_account",),
+        done=lambda c: _now(c, User.display_name, "member") == "改过的名字"),
     ("POST", "/desk/members/<int:member_id>/active"): Page(
         lambda c: f"/desk/members/{_member(c)}/active", STAFF_OF_A_FORM,
-        body=lambda c: {"active": "0"}, tables=("user_account",)),
+        body=lambda c: {"active": "0"}, tables=("user_account",),
+        done=lambda c: _now(c, User.is_active, "member") is False),
     ("GET", "/desk/merchants"): Page(lambda c: "/desk/merchants", STAFF, secret="惠民肉菜店"),
     ("POST", "/desk/merchants/new"): Page(
         lambda c: "/desk/merchants/new", {**STAFF_OF_A_FORM, "staff_b": REFUSED},
@@ -463,7 +519,8 @@ MATRIX: dict[tuple[str, str], Page] = {
         body=lambda c: {"title": f"饮料{c.n}", "points_cost": "3.00"}, tables=("offer",)),
     ("POST", "/desk/offers/<int:offer_id>/active"): Page(
         lambda c: f"/desk/offers/{_offer(c)}/active", STAFF_OF_A_FORM,
-        body=lambda c: {"active": "0"}, tables=("offer",)),
+        body=lambda c: {"active": "0"}, tables=("offer",),
+        done=lambda c: _now(c, Offer.is_active, "offer") is False),
     # --- activities ---
     ("GET", "/activities/"): Page(lambda c: f"/activities/?{_activity(c)}", MEMBERS,
                                   secret="甲社区秘密活动"),
@@ -514,15 +571,19 @@ MATRIX: dict[tuple[str, str], Page] = {
     ("GET", "/activities/<int:activity_id>/close"): Page(
         lambda c: f"/activities/{_activity(c)}/close", STAFF_OF_A, secret="甲社区秘密活动"),
     ("POST", "/activities/<int:activity_id>/close"): Page(
-        lambda c: f"/activities/{_activity(c)}/close", STAFF_OF_A_FORM, tables=("activity",)),
+        lambda c: f"/activities/{_activity(c)}/close", STAFF_OF_A_FORM, tables=("activity",),
+        done=lambda c: _now(c, Activity.status, "activity") == "closed"),
     ("GET", "/activities/<int:activity_id>/cancel"): Page(
         lambda c: f"/activities/{_activity(c)}/cancel", STAFF_OF_A, secret="甲社区秘密活动"),
     ("POST", "/activities/<int:activity_id>/cancel"): Page(
         lambda c: f"/activities/{_activity(c)}/cancel", STAFF_OF_A_FORM,
-        tables=("activity",)),
+        tables=("activity",),
+        done=lambda c: _now(c, Activity.status, "activity") == "cancelled"),
     ("POST", "/activities/<int:activity_id>/approve"): Page(
         lambda c: f"/activities/{_closed_activity(c)}/approve", STAFF_OF_A_FORM,
-        body=lambda c: {"ids": c.kept["records"]}, tables=("service_record",)),
+        body=lambda c: {"ids": c.kept["records"]}, tables=("service_record",),
+        done=lambda c: all(_now(c, ServiceRecord.status, record_id) == "approved"
+                           for record_id in c.kept["records"])),
     # --- the time bank between neighbours ---
     ("GET", "/neighbours/"): Page(lambda c: f"/neighbours/?{_help(c)}", MEMBER_PAGE,
                                   secret="甲社区秘密求助"),
@@ -537,19 +598,23 @@ MATRIX: dict[tuple[str, str], Page] = {
         lambda c: f"/neighbours/requests/{_help(c)}", SHARED_VIEW, secret="甲社区秘密求助"),
     ("POST", "/neighbours/requests/<int:request_id>/claim"): Page(
         lambda c: f"/neighbours/requests/{_help(c)}/claim",
-        {**MEMBER_PAGE, "vol_a": DONE, "vol_b": DENIED}, tables=("help_request",)),
+        {**MEMBER_PAGE, "vol_a": DONE, "vol_b": DENIED}, tables=("help_request",),
+        done=lambda c: _now(c, HelpRequest.status, "help") == "claimed"),
     ("POST", "/neighbours/requests/<int:request_id>/release"): Page(
         lambda c: f"/neighbours/requests/{_help(c, claimed_by='vol_a')}/release",
         {"admin": DONE, "staff_a": DONE, "staff_b": DENIED, "vol_a": DONE, "vol_b": DENIED,
-         "merchant_a": 403}, tables=("help_request",)),
+         "merchant_a": 403}, tables=("help_request",),
+        done=lambda c: _now(c, HelpRequest.status, "help") == "open"),
     ("POST", "/neighbours/requests/<int:request_id>/cancel"): Page(
         lambda c: f"/neighbours/requests/{_help(c)}/cancel",
         {"admin": DONE, "staff_a": DONE, "staff_b": DENIED, "vol_a": DENIED, "vol_b": DENIED,
-         "merchant_a": 403}, tables=("help_request",)),
+         "merchant_a": 403}, tables=("help_request",),
+        done=lambda c: _now(c, HelpRequest.status, "help") == "cancelled"),
     ("POST", "/neighbours/requests/<int:request_id>/complete"): Page(
         lambda c: f"/neighbours/requests/{_help(c, by='vol_a', claimed_by='vol_a2')}/complete",
         {"admin": DONE, "staff_a": DONE, "staff_b": DENIED, "vol_a": DONE, "vol_b": DENIED,
-         "merchant_a": 403}, body=lambda c: {"rating": "5"}, tables=("help_request",)),
+         "merchant_a": 403}, body=lambda c: {"rating": "5"}, tables=("help_request",),
+        done=lambda c: _now(c, HelpRequest.status, "help") == "completed"),
     ("GET", "/neighbours/give"): Page(lambda c: "/neighbours/give", MEMBER_PAGE),
     ("POST", "/neighbours/give"): Page(
         lambda c: (_giving_allowed(c), "/neighbours/give")[1],
@@ -564,7 +629,8 @@ MATRIX: dict[tuple[str, str], Page] = {
     ("POST", "/neighbours/family/<int:link_id>/revoke"): Page(
         lambda c: f"/neighbours/family/{_link(c)}/revoke",
         {"admin": DONE, "staff_a": DONE, "staff_b": DENIED, "vol_a": DONE, "vol_b": DENIED,
-         "merchant_a": 403}, tables=("family_link",)),
+         "merchant_a": 403}, tables=("family_link",),
+        done=lambda c: _now(c, FamilyLink.status, "link") == "revoked"),
     ("GET", "/neighbours/desk"): Page(lambda c: f"/neighbours/desk?{_help(c)}", STAFF,
                                       secret="甲社区秘密求助"),
     ("GET", "/neighbours/desk/members"): Page(
@@ -592,7 +658,8 @@ MATRIX: dict[tuple[str, str], Page] = {
                                             STAFF, secret="甲社区秘密成员"),
     ("POST", "/neighbours/desk/links/<int:link_id>/confirm"): Page(
         lambda c: f"/neighbours/desk/links/{_link(c)}/confirm", STAFF_OF_A_FORM,
-        tables=("family_link",)),
+        tables=("family_link",),
+        done=lambda c: _now(c, FamilyLink.status, "link") == "confirmed"),
     ("GET", "/neighbours/desk/policy"): Page(lambda c: "/neighbours/desk/policy", STAFF),
     ("POST", "/neighbours/desk/policy/<int:unit_id>"): Page(
         lambda c: f"/neighbours/desk/policy/{c.world.units['A']}", STAFF_OF_A_FORM,
@@ -621,7 +688,8 @@ MATRIX: dict[tuple[str, str], Page] = {
         secret=lambda c: c.kept["serial"], seen_by=()),
     ("POST", "/recognition/certificates/<serial>/revoke"): Page(
         lambda c: f"/recognition/certificates/{_certificate(c)}/revoke", STAFF_OF_A_FORM,
-        body=lambda c: {"reason": "时长有误"}, tables=("certificate",)),
+        body=lambda c: {"reason": "时长有误"}, tables=("certificate",),
+        done=lambda c: _certificate_revoked(c)),
     ("GET", "/recognition/desk"): Page(lambda c: f"/recognition/desk?{_certificate(c)}", STAFF,
                                        secret=lambda c: c.kept["serial"]),
     ("GET", "/recognition/desk/issue"): Page(lambda c: "/recognition/desk/issue", STAFF),
@@ -641,7 +709,8 @@ MATRIX: dict[tuple[str, str], Page] = {
         lambda c: f"/recognition/desk/teams/{_team(c)}", STAFF_OF_A_404, secret="甲社区秘密队"),
     ("POST", "/recognition/desk/teams/<int:team_id>/rename"): Page(
         lambda c: f"/recognition/desk/teams/{_team(c)}/rename", STAFF_OF_A_FORM,
-        body=lambda c: {"name": f"蓝马甲{c.n}"}, tables=("volunteer_team",)),
+        body=lambda c: {"name": f"蓝马甲{c.n}"}, tables=("volunteer_team",),
+        done=lambda c: _now(c, VolunteerTeam.name, "team") == f"蓝马甲{c.n}"),
     ("POST", "/recognition/desk/teams/<int:team_id>/members"): Page(
         lambda c: f"/recognition/desk/teams/{_team(c)}/members", STAFF_OF_A_FORM,
         body=lambda c: {"member_id": str(c.world.vol_a2.id)}, tables=("team_membership",)),
@@ -650,7 +719,8 @@ MATRIX: dict[tuple[str, str], Page] = {
         STAFF_OF_A_FORM, tables=("team_membership",)),
     ("POST", "/recognition/desk/teams/<int:team_id>/leader"): Page(
         lambda c: f"/recognition/desk/teams/{_team(c)}/leader", STAFF_OF_A_FORM,
-        body=lambda c: {"member_id": ""}, tables=("volunteer_team",)),
+        body=lambda c: {"member_id": ""}, tables=("volunteer_team",),
+        done=lambda c: _now(c, VolunteerTeam.leader_id, "team") is None),
     # --- reports of community A ---
     ("GET", "/reports/"): Page(lambda c: f"/reports/?unit_id={c.world.units['A']}",
                                STAFF_OF_A_404),
@@ -680,10 +750,12 @@ MATRIX: dict[tuple[str, str], Page] = {
         lambda c: f"/members/import/{_import(c)}", STAFF_OF_A, secret="甲社区秘密导入"),
     ("POST", "/members/import/<int:import_id>/confirm"): Page(
         lambda c: f"/members/import/{_import(c)}/confirm", STAFF_OF_A_FORM,
-        body=lambda c: {"password": "first-pass-2026"}, tables=("user_account",)),
+        body=lambda c: {"password": "first-pass-2026"}, tables=("user_account",),
+        done=lambda c: _now(c, MemberImport.status, "import") == "imported"),
     ("POST", "/members/import/<int:import_id>/discard"): Page(
         lambda c: f"/members/import/{_import(c)}/discard", STAFF_OF_A_FORM,
-        tables=("member_import",)),
+        tables=("member_import",),
+        done=lambda c: _now(c, MemberImport.status, "import") == "discarded"),
     ("GET", "/members/import/<int:import_id>/result"): Page(
         lambda c: f"/members/import/{_import(c, confirmed=True)}/result", STAFF_OF_A,
         secret="甲社区秘密导入"),
@@ -717,17 +789,20 @@ MATRIX: dict[tuple[str, str], Page] = {
     ("POST", "/shop/orders/<order_id>/cancel"): Page(
         lambda c: f"/shop/orders/{_order(c)}/cancel",
         {"admin": 403, "staff_a": 403, "staff_b": 403, "vol_a": DONE, "vol_b": 404,
-         "merchant_a": 403}, tables=("reward_order",)),
+         "merchant_a": 403}, tables=("reward_order",),
+        done=lambda c: _now(c, RewardOrder.status, "order") == "cancelled"),
     ("GET", "/shop/desk"): Page(lambda c: f"/shop/desk?{_order(c)}", STAFF,
                                 secret="甲社区秘密大米"),
     ("POST", "/shop/desk/orders/<order_id>/hand-over"): Page(
         lambda c: f"/shop/desk/orders/{_order(c)}/hand-over", {**STAFF_OF_A_FORM,
                                                                "staff_b": 404},
-        tables=("reward_order",)),
+        tables=("reward_order",),
+        done=lambda c: _now(c, RewardOrder.status, "order") == "fulfilled"),
     ("POST", "/shop/desk/orders/<order_id>/cancel"): Page(
         lambda c: f"/shop/desk/orders/{_order(c)}/cancel", {**STAFF_OF_A_FORM,
                                                             "staff_b": 404},
-        tables=("reward_order",)),
+        tables=("reward_order",),
+        done=lambda c: _now(c, RewardOrder.status, "order") == "cancelled"),
     ("GET", "/shop/desk/rewards/new"): Page(lambda c: "/shop/desk/rewards/new", STAFF),
     ("POST", "/shop/desk/rewards/new"): Page(
         lambda c: "/shop/desk/rewards/new", STAFF_UNIT_FORM,
@@ -740,7 +815,8 @@ MATRIX: dict[tuple[str, str], Page] = {
         lambda c: f"/shop/desk/rewards/{_reward(c)}", {**STAFF_OF_A_FORM, "staff_b": 404},
         body=lambda c: {"title": "甲社区秘密大米", "kind": "goods", "points_cost": "6.00",
                         "unlimited": "y", "stock_seen": "", "is_active": "y"},
-        tables=("reward",)),
+        tables=("reward",),
+        done=lambda c: _now(c, Reward.points_cost_minor, "reward") == 600),
 }
 
 
@@ -847,6 +923,8 @@ def _check_role(app, web_factory, ctx: Ctx, method: str, page: Page, role: str) 
         kinds = {kind for kind, _message in flashes}
         if not outcome.changes and outcome.message != "success" and "success" in kinds:
             problems.append(f"changed nothing but said it did [{said}]")
+        if outcome.changes and page.done is not None and not page.done(ctx):
+            problems.append(f"did not do what it should [{said}]")
         if outcome.changes and "danger" in kinds:
             problems.append(f"went through with an error message [{said}]")
         if outcome.message == "success" and (kinds - {"success", "warning", "info"}
