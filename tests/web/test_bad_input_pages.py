@@ -1,0 +1,353 @@
+"""Hostile input through the pages: stored as typed, shown escaped, or refused with a reason.
+
+Every form a person can write text into receives the same hostile strings; every refusal is
+a 4xx or a flash message, never a 500, and leaves the counts of rows as they were.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import pytest
+from markupsafe import escape
+from sqlalchemy import func, select
+
+from timebank.extensions import db
+from timebank.models import (
+    Activity,
+    Certificate,
+    HelpRequest,
+    LedgerTransaction,
+    Merchant,
+    ServiceRecord,
+    User,
+    VolunteerTeam,
+)
+from timebank.models.base import utcnow
+from timebank.timeutil import local, today
+
+HOSTILE = ["'; DROP TABLE user_account; --", "<script>alert(1)</script>",
+           '"><img src=x onerror=alert(1)>', "{{7*7}}"]
+MODELS = (ServiceRecord, LedgerTransaction, User, Merchant, Activity, HelpRequest,
+          Certificate, VolunteerTeam)
+
+
+def _counts(app) -> tuple[int, ...]:
+    with app.app_context():
+        return tuple(db.session.scalar(select(func.count(model.id))) for model in MODELS)
+
+
+def _alerts(page: str) -> str:
+    return " ".join(re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', page, re.S))
+
+
+def _has_message(page: str) -> bool:
+    """A flash message or a field error a person can read."""
+    return bool(_alerts(page).strip()) or "invalid-feedback" in page
+
+
+def assert_shown_escaped(page: str, value: str, where: str = "") -> None:
+    """The text is on the page exactly as typed, and only in its escaped form."""
+    assert str(escape(value)) in page, (where, value)
+    if any(ch in value for ch in "<>\"'"):
+        assert value not in page, (where, value)
+
+
+@dataclass
+class Ctx:
+    """A world and one signed-in browser per person, as the tests' cases need them."""
+
+    app: object
+    api: object
+    world: object
+    web_factory: Callable
+    sessions: dict = field(default_factory=dict)
+
+    def web(self, who: str):
+        if who not in self.sessions:
+            browser = self.web_factory()
+            browser.login(getattr(self.world, who))
+            self.sessions[who] = browser
+        return self.sessions[who]
+
+    def text(self, who: str, path: str) -> str:
+        resp = self.web(who).get(path)
+        assert resp.status_code == 200, (path, resp.status_code)
+        return resp.get_data(as_text=True)
+
+    def local_input(self, moment, pattern: str = "%Y-%m-%dT%H:%M") -> str:
+        with self.app.app_context():
+            return local(moment).strftime(pattern)
+
+    def day(self, days: int = 0) -> str:
+        with self.app.app_context():
+            return (today() + timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def ctx(app, api, world, web_factory) -> Ctx:
+    return Ctx(app, api, world, web_factory)
+
+
+def _sent(resp, status: int = 302):
+    assert resp.status_code == status, resp.get_data(as_text=True)[-1500:]
+    return resp
+
+
+def _form_key(page: str) -> str:
+    found = re.search(r'name="form_key"[^>]*value="([0-9a-f]{32})"', page) or re.search(
+        r'value="([0-9a-f]{32})"[^>]*name="form_key"', page)
+    assert found, "no form key on the page"
+    return found.group(1)
+
+
+# --- every text field a person can write: (how it is written, where it is shown) ----------
+#
+# A case writes `value` through its page form and returns the (who, path) of the pages that
+# show it. The value must then be on each page, escaped.
+
+TEXT_CASES: dict[str, Callable] = {}
+
+
+def text_case(*names: str):
+    def register(fn):
+        for name in names:
+            TEXT_CASES[name] = fn
+        return fn
+    return register
+
+
+def _log_form(ctx: Ctx, **extra) -> dict:
+    return {"category": "cleanup", "day": ctx.day(-3), "start": "09:00", "end": "11:00",
+            "place": "社区广场", "description": "清理楼道杂物", **extra}
+
+
+@text_case("record place", "record description")
+def _record(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    _sent(ctx.web("vol_a").post("/me/log", _log_form(ctx, **{key: value})))
+    if key == "description":  # shown on no page: stored as typed
+        with ctx.app.app_context():
+            assert db.session.scalar(select(ServiceRecord.description)) == value
+        return []
+    return [("staff_a", "/desk/"), ("vol_a", "/me/records")]
+
+
+def _pending_record(ctx: Ctx) -> int:
+    resp = ctx.api.log(ctx.world.vol_a, ago=30)
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()["id"]
+
+
+def _approved_record(ctx: Ctx) -> int:
+    return ctx.api.earn(ctx.world.vol_a, ctx.world.staff_a, ago=30)["id"]
+
+
+@text_case("correction message")
+def _correction(ctx: Ctx, name: str, value: str):
+    record_id = _approved_record(ctx)
+    _sent(ctx.web("vol_a").post(f"/me/records/{record_id}/correction", {"message": value}))
+    return [("staff_a", "/desk/")]
+
+
+@text_case("correction answer")
+def _correction_answer(ctx: Ctx, name: str, value: str):
+    record_id = _approved_record(ctx)
+    _sent(ctx.web("vol_a").post(f"/me/records/{record_id}/correction", {"message": "时间不对"}))
+    page = ctx.text("staff_a", "/desk/")
+    request_id = re.search(r'data-testid="correction-(\d+)"', page).group(1)
+    _sent(ctx.web("staff_a").post(f"/desk/corrections/{request_id}/resolve",
+                                  {"resolution": value}))
+    return [("vol_a", "/me/records")]
+
+
+@text_case("reject reason")
+def _reject(ctx: Ctx, name: str, value: str):
+    record_id = _pending_record(ctx)
+    _sent(ctx.web("staff_a").post("/desk/review", {"ids": [record_id], "action": "reject",
+                                                   "reason": value}))
+    return [("vol_a", "/me/records")]
+
+
+def _activity_form(ctx: Ctx, **extra) -> dict:
+    start = utcnow().replace(second=0, microsecond=0) + timedelta(days=1)
+    return {"title": "周末义诊", "category": "cleanup", "org_unit_id": ctx.world.units["A2"],
+            "starts_at": ctx.local_input(start),
+            "ends_at": ctx.local_input(start + timedelta(hours=3)),
+            "place": "社区卫生站", "capacity": "15", "description": "量血压、测血糖",
+            "organiser": "", "person_in_charge": "", **extra}
+
+
+@text_case("activity title", "activity place", "activity description", "activity organiser",
+           "activity person_in_charge")
+def _activity(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    resp = _sent(ctx.web("staff_a").post("/activities/new", _activity_form(ctx, **{key: value})))
+    shown = [("staff_a", resp.location)]
+    if key == "title":
+        shown += [("vol_a", "/activities/"), ("staff_a", "/activities/manage")]
+    return shown
+
+
+def _request_form(ctx: Ctx, **extra) -> dict:
+    return {"title": "陪同就医", "description": "周三上午去社区医院", "category": "cleanup",
+            "day": ctx.day(1), "time": "10:00", "offered_points": "5.00", **extra}
+
+
+@text_case("help title", "help description")
+def _help(ctx: Ctx, name: str, value: str):
+    ctx.api.earn(ctx.world.vol_a, ctx.world.staff_a)
+    key = name.split()[1]
+    page = ctx.text("vol_a", "/neighbours/new")
+    resp = _sent(ctx.web("vol_a").post("/neighbours/new", {
+        **_request_form(ctx, **{key: value}), "form_key": _form_key(page)}))
+    shown = [("vol_a", resp.location)]
+    if key == "title":
+        shown += [("vol_a2", "/neighbours/")]
+    return shown
+
+
+@text_case("team name", "team description")
+def _team(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    form = {"org_unit_id": str(ctx.world.units["A"]), "name": "红马甲", "description": "",
+            key: value}
+    resp = _sent(ctx.web("staff_a").post("/recognition/desk/teams", form))
+    shown = [("staff_a", resp.location)]
+    if key == "name":
+        shown += [("staff_a", "/recognition/desk/teams")]
+    return shown
+
+
+@text_case("team new name")
+def _team_rename(ctx: Ctx, name: str, value: str):
+    resp = _sent(ctx.web("staff_a").post("/recognition/desk/teams", {
+        "org_unit_id": str(ctx.world.units["A"]), "name": "红马甲", "description": ""}))
+    team_path = resp.location
+    _sent(ctx.web("staff_a").post(f"{team_path}/rename", {"name": value, "description": ""}))
+    return [("staff_a", team_path)]
+
+
+@text_case("certificate title", "certificate citation", "certificate person_in_charge")
+def _certificate(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    page = ctx.text("staff_a", "/recognition/desk/issue")
+    form = {"member_id": str(ctx.world.vol_a.id), "kind": "honor", "period_from": "",
+            "period_to": "", "person_in_charge": "陈主任", "title": "优秀志愿者",
+            "citation": "热心服务", key: value, "form_key": _form_key(page)}
+    resp = _sent(ctx.web("staff_a").post("/recognition/desk/issue", form))
+    pdf = ctx.web("staff_a").get(resp.location.split("?")[0] + ".pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    return [("staff_a", resp.location)]
+
+
+@text_case("revocation reason")
+def _revocation(ctx: Ctx, name: str, value: str):
+    page = ctx.text("staff_a", "/recognition/desk/issue")
+    resp = _sent(ctx.web("staff_a").post("/recognition/desk/issue", {
+        "member_id": str(ctx.world.vol_a.id), "kind": "honor", "period_from": "",
+        "period_to": "", "person_in_charge": "", "title": "优秀志愿者", "citation": "热心服务",
+        "form_key": _form_key(page)}))
+    certificate = resp.location.split("?")[0]
+    _sent(ctx.web("staff_a").post(f"{certificate}/revoke", {"reason": value}))
+    return [("staff_a", certificate)]
+
+
+def _reward_form(ctx: Ctx, **extra) -> dict:
+    return {"title": "保温杯", "kind": "goods", "description": "304不锈钢",
+            "points_cost": "20.00", "stock": "10", "per_member_limit": "2",
+            "org_unit_id": str(ctx.world.units["A"]), **extra}
+
+
+@text_case("reward title", "reward description")
+def _reward(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    _sent(ctx.web("staff_a").post("/shop/desk/rewards/new", _reward_form(ctx, **{key: value})))
+    shown = [("vol_a", "/shop/")]
+    if key == "title":
+        shown += [("staff_a", "/shop/desk")]
+    return shown
+
+
+@text_case("merchant name", "merchant address")
+def _merchant(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    form = {"name": "社区理发店", "address": "", "org_unit_id": str(ctx.world.units["A"]),
+            key: value}
+    _sent(ctx.web("staff_a").post("/desk/merchants/new", form))
+    return [("staff_a", "/desk/merchants")]
+
+
+@text_case("offer title", "offer description")
+def _offer(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    form = {"title": "理发一次", "points_cost": "15.00", "description": "", key: value}
+    _sent(ctx.web("staff_a").post(f"/desk/merchants/{ctx.world.merchants['MA']}/offers", form))
+    shown = [("staff_a", "/desk/merchants")]
+    if key == "title":
+        shown += [("merchant_a", "/till/")]
+    return shown
+
+
+def _member_form(ctx: Ctx, **extra) -> dict:
+    return {"username": "wang_wu", "display_name": "王五", "phone": "13812345678",
+            "password": "long-enough-1", "roles": ["volunteer"],
+            "org_unit_id": ctx.world.units["A2"], **extra}
+
+
+@text_case("member display_name", "member party_unit")
+def _member(ctx: Ctx, name: str, value: str):
+    key = name.split()[1]
+    extra = {"is_party_member": "y"} if key == "party_unit" else {}
+    _sent(ctx.web("staff_a").post("/desk/members/new", _member_form(ctx, **extra,
+                                                                    **{key: value})))
+    with ctx.app.app_context():
+        member_id = db.session.scalar(select(User.id).where(User.username == "wang_wu"))
+    shown = [("staff_a", f"/desk/members/{member_id}")]
+    if key == "display_name":
+        shown += [("staff_a", "/desk/members")]
+    return shown
+
+
+@text_case("member new display_name")
+def _member_rename(ctx: Ctx, name: str, value: str):
+    vol_a = ctx.world.vol_a
+    _sent(ctx.web("staff_a").post(f"/desk/members/{vol_a.id}", {
+        "display_name": value, "phone": "", "org_unit_id": vol_a.org_unit_id,
+        "roles": ["volunteer"]}))
+    return [("staff_a", "/desk/members"), ("vol_a", "/me/")]
+
+
+@text_case("category name")
+def _category(ctx: Ctx, name: str, value: str):
+    _sent(ctx.web("admin").post("/desk/categories/new", {
+        "code": "visit", "name": value, "points_per_hour": "12.00"}))
+    return [("admin", "/desk/categories"), ("vol_a", "/me/log")]
+
+
+@text_case("policy note")
+def _policy(ctx: Ctx, name: str, value: str):
+    unit = ctx.world.units["A"]
+    _sent(ctx.web("staff_a").post(f"/policy/{unit}", {
+        "effective_from": ctx.day(1), "transfer_mode": "family",
+        "per_transfer_limit": "10.00", "monthly_transfer_limit": "30.00",
+        "expiry_mode": "never", "expiry_months": "", "daily_hours_cap": "",
+        "rate_cleanup": "", "note": value}))
+    return [("staff_a", f"/policy/{unit}")]
+
+
+TEXT_PARAMS = [(name, n) for name in TEXT_CASES for n in range(len(HOSTILE))]
+
+
+@pytest.mark.parametrize("name,n", TEXT_PARAMS, ids=[f"{c} {n}" for c, n in TEXT_PARAMS])
+def test_hostile_text_is_stored_as_typed_and_shown_escaped(app, ctx, name, n):
+    value = HOSTILE[n]
+    shown = TEXT_CASES[name](ctx, name, value)
+    for who, path in shown:
+        page = ctx.text(who, path)
+        assert_shown_escaped(page, value, f"{who} {path}")
+    with app.app_context():  # the database is intact: every account is still there
+        assert db.session.scalar(select(func.count(User.id))) >= len(ctx.world.people)
