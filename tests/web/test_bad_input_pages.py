@@ -6,6 +6,7 @@ a 4xx or a flash message, never a 500, and leaves the counts of rows as they wer
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,8 +46,10 @@ def _alerts(page: str) -> str:
 
 
 def _has_message(page: str) -> bool:
-    """A flash message or a field error a person can read."""
-    return bool(_alerts(page).strip()) or "invalid-feedback" in page
+    """A flash message, a field error or an error page's explanation a person can read."""
+    lead = re.search(r'<p class="lead">(.+?)</p>', page, re.S)
+    return bool(_alerts(page).strip()) or "invalid-feedback" in page or bool(
+        lead and lead.group(1).strip())
 
 
 def assert_shown_escaped(page: str, value: str, where: str = "") -> None:
@@ -351,3 +354,191 @@ def test_hostile_text_is_stored_as_typed_and_shown_escaped(app, ctx, name, n):
         assert_shown_escaped(page, value, f"{who} {path}")
     with app.app_context():  # the database is intact: every account is still there
         assert db.session.scalar(select(func.count(User.id))) >= len(ctx.world.people)
+
+
+# --- bodies that are not a browser's form ------------------------------------------------
+#
+# (path, who, a valid form) of forms that create something; each receives bodies no browser
+# sends. The CSRF token travels in the header, so the form itself is what gets judged.
+
+
+def _plain_forms(ctx: Ctx) -> dict[str, tuple[str, str, dict]]:
+    w = ctx.world
+    return {
+        "log hours": ("/me/log", "vol_a", _log_form(ctx)),
+        "activity": ("/activities/new", "staff_a", _activity_form(ctx)),
+        "team": ("/recognition/desk/teams", "staff_a",
+                 {"org_unit_id": str(w.units["A"]), "name": "红马甲", "description": ""}),
+        "reward": ("/shop/desk/rewards/new", "staff_a", _reward_form(ctx)),
+        "merchant": ("/desk/merchants/new", "staff_a",
+                     {"name": "社区理发店", "address": "", "org_unit_id": str(w.units["A"])}),
+        "offer": (f"/desk/merchants/{w.merchants['MA']}/offers", "staff_a",
+                  {"title": "理发一次", "points_cost": "15.00", "description": ""}),
+        "member": ("/desk/members/new", "staff_a", _member_form(ctx)),
+        "category": ("/desk/categories/new", "admin",
+                     {"code": "visit", "name": "探访", "points_per_hour": "12.00"}),
+    }
+
+
+FORM_NAMES = ["log hours", "activity", "team", "reward", "merchant", "offer", "member",
+              "category"]
+
+
+def _urlencoded(form: dict) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(form, doseq=True).encode()
+
+
+def _multipart(form: dict, field_name: str, raw: bytes) -> tuple[bytes, str]:
+    parts = []
+    for name, value in form.items():
+        for one in value if isinstance(value, list) else [value]:
+            data = raw if name == field_name else str(one).encode()
+            parts.append(b'--xx\r\nContent-Disposition: form-data; name="' + name.encode()
+                         + b'"\r\n\r\n' + data + b"\r\n")
+    return b"".join(parts) + b"--xx--\r\n", "multipart/form-data; boundary=xx"
+
+
+def _text_field(form: dict) -> str:
+    return next(name for name in ("title", "name", "display_name", "place") if name in form)
+
+
+BODIES: dict[str, Callable[[dict], tuple[bytes, str]]] = {
+    "json": lambda form: (json.dumps(form).encode(), "application/json"),
+    "json list": lambda form: (json.dumps(list(form)).encode(), "application/json"),
+    "json number": lambda form: (b"5", "application/json"),
+    "json with numbers for text": lambda form: (
+        json.dumps({**form, _text_field(form): 5}).encode(), "application/json"),
+    "json with an object for text": lambda form: (
+        json.dumps({**form, _text_field(form): {"a": 1}}).encode(), "application/json"),
+    "broken json": lambda form: (b'{"name": ', "application/json"),
+    "text/plain": lambda form: (_urlencoded(form), "text/plain"),
+    "no content type": lambda form: (_urlencoded(form), ""),
+    "malformed form": lambda form: (b"&&==%%%;;" + b"=" * 50, "application/x-www-form-urlencoded"),
+    "raw bytes not UTF-8": lambda form: (
+        _urlencoded(form) + b"&" + _text_field(form).encode() + b"=\xff\xfe",
+        "application/x-www-form-urlencoded"),
+    "a lone surrogate as bytes": lambda form: (
+        _urlencoded({k: v for k, v in form.items() if k != _text_field(form)})
+        + b"&" + _text_field(form).encode() + b"=\xed\xa0\x80",
+        "application/x-www-form-urlencoded"),
+    "multipart field not UTF-8": lambda form: _multipart(form, _text_field(form), b"\xff\xfe"),
+    "NUL": lambda form: (_urlencoded({**form, _text_field(form): "红\x00马甲"}),
+                         "application/x-www-form-urlencoded"),
+}
+
+
+def _refused_with_a_message(browser, resp) -> None:
+    """A 4xx page with the reason on it, or a redirect to a page with a flash message."""
+    if resp.status_code in (301, 302, 303):
+        page = browser.text(browser.follow(resp))
+        assert "alert-danger" in page or "alert-warning" in page, page[-1500:]
+        return
+    assert 400 <= resp.status_code < 500, resp.status_code
+    assert resp.mimetype == "text/html"
+    assert _has_message(resp.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("body", sorted(BODIES))
+@pytest.mark.parametrize("form_name", FORM_NAMES)
+def test_bodies_a_browser_never_sends_are_refused_and_change_nothing(app, ctx, form_name,
+                                                                     body):
+    path, who, form = _plain_forms(ctx)[form_name]
+    browser = ctx.web(who)
+    token = browser.token()
+    data, content_type = BODIES[body](form)
+    before = _counts(app)
+    resp = browser.client.post(path, data=data, headers={
+        "Content-Type": content_type, "X-CSRFToken": token, "Referer": f"http://localhost{path}"})
+    _refused_with_a_message(browser, resp)
+    assert _counts(app) == before
+
+
+@pytest.mark.parametrize("form_name", FORM_NAMES)
+def test_a_form_over_the_size_limit_gets_the_friendly_413_page(app, ctx, form_name):
+    path, who, form = _plain_forms(ctx)[form_name]
+    browser = ctx.web(who)
+    before = _counts(app)
+    huge = {**form, _text_field(form): "长" * app.config["MAX_CONTENT_LENGTH"]}
+    resp = browser.post(path, huge)
+    assert resp.status_code == 413
+    page = browser.text(resp)
+    assert resp.mimetype == "text/html" and "提交的内容过大" in page and "没有保存" in page
+    assert _counts(app) == before
+
+
+def test_the_413_page_speaks_english_too(app, ctx):
+    browser = ctx.web("vol_a")
+    browser.post("/language", {"lang": "en"})
+    resp = browser.post("/me/log", _log_form(ctx, description="x" * (2 * 1024 * 1024)))
+    assert resp.status_code == 413 and "What was sent is too large" in browser.text(resp)
+
+
+# --- query strings --------------------------------------------------------------------------
+
+LIST_PAGES = [
+    ("vol_a", "/activities/"), ("vol_a", "/activities/mine"), ("staff_a", "/activities/manage"),
+    ("vol_a", "/me/records"), ("vol_a", "/me/transactions"), ("staff_a", "/desk/"),
+    ("staff_a", "/desk/members"), ("staff_a", "/desk/merchants"), ("vol_a", "/neighbours/"),
+    ("staff_a", "/neighbours/desk"), ("staff_a", "/neighbours/desk/members"),
+    ("vol_a", "/shop/"), ("vol_a", "/shop/orders"), ("staff_a", "/shop/desk"),
+    ("staff_a", "/recognition/desk"), ("staff_a", "/recognition/desk/teams"),
+    ("admin", "/audit/"), ("staff_a", "/reports/"), ("staff_a", "/settlements/"),
+    ("merchant_a", "/till/statement"), ("vol_a", "/leaderboards"), ("vol_a", "/board"),
+    ("staff_a", "/policy/"),
+]
+BAD_QUERIES = [
+    "page=-1", "page=0", "page=99999999999999999999", "page=x", "page=1e9", "page=%EF%BC%91",
+    "page=", "page=1&page=2", "status=lost", "kind=diploma", "q=" + "q" * 5000,
+    "q=%27%3B%20DROP%20TABLE%20user_account%3B%20--", "q=%25%5F%5C", "q=%ff%fe",
+    "q=%ED%A0%80", "month=2026-13", "month=0001-01", "from=0001-01-01&to=9999-12-31",
+    "from=2026-02-30", "year=-1", "date=2026-02-30", "period=decade", "grid=abc",
+    "category=%3Cscript%3Ealert(1)%3C/script%3E", "unit_id=99999999999", "community_id=-1",
+    "nosuch=1",
+]
+
+
+@pytest.mark.parametrize("who,path", LIST_PAGES)
+def test_list_pages_survive_any_query_string(ctx, who, path):
+    for query in BAD_QUERIES:
+        resp = ctx.web(who).get(f"{path}?{query}")
+        if resp.status_code in (301, 302, 303):  # e.g. a report normalising its dates
+            resp = ctx.web(who).get(resp.location)
+        page = resp.get_data(as_text=True)
+        assert resp.status_code == 200 or (  # or a page that says what is unknown
+            400 <= resp.status_code < 500 and _has_message(page)), (path, query)
+        assert "<script>alert" not in page and "<script>&" not in page
+
+
+@pytest.mark.parametrize("query", ["page=-1", "page=0", "page=abc", "page=99999999999999",
+                                   "page=１", "nosuch=1"])
+def test_a_bad_page_number_shows_the_first_page(ctx, query):
+    first = re.findall(r'data-testid="member-(\d+)"', ctx.text("staff_a", "/desk/members"))
+    assert first
+    assert re.findall(r'data-testid="member-(\d+)"',
+                      ctx.text("staff_a", f"/desk/members?{query}")) == first
+
+
+@pytest.mark.parametrize("who,path", [
+    ("staff_a", "/desk/members?q=a%00b"), ("staff_a", "/neighbours/desk/members?q=%00"),
+    ("staff_a", "/recognition/desk/teams?q=%00"), ("admin", "/audit/?action=%00"),
+    ("vol_a", "/verify?serial=TB%00"), ("vol_a", "/activities/?page=%00"),
+])
+def test_a_nul_in_a_search_is_a_400_page(ctx, who, path):
+    resp = ctx.web(who).get(path)
+    assert resp.status_code == 400 and resp.mimetype == "text/html"
+    assert _has_message(resp.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("who,path", [
+    ("staff_a", "/desk/members"), ("vol_a", "/activities/"), ("staff_a", "/audit/"),
+    ("vol_a", "/verify"), ("vol_a", "/leaderboards"), (None, "/login"),
+])
+@pytest.mark.parametrize("raw", ["q=\xff\xfe", "page=\xed\xa0\x80", "next=\xc3"])
+def test_a_query_string_that_is_not_utf8_is_a_400_page(ctx, who, path, raw):
+    browser = ctx.web(who) if who else ctx.web_factory()
+    # The raw bytes as a server hands them over: the WSGI environ holds them as latin-1.
+    resp = browser.client.get(path, environ_overrides={"QUERY_STRING": raw})
+    assert resp.status_code == 400 and resp.mimetype == "text/html"
+    assert _has_message(resp.get_data(as_text=True))
