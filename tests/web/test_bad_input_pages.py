@@ -68,6 +68,13 @@ class Ctx:
     world: object
     web_factory: Callable
     sessions: dict = field(default_factory=dict)
+    done: set = field(default_factory=set)
+
+    def once(self, step: str, fn: Callable) -> None:
+        """Set something up the first time a case asks for it."""
+        if step not in self.done:
+            self.done.add(step)
+            fn()
 
     def web(self, who: str):
         if who not in self.sessions:
@@ -542,3 +549,197 @@ def test_a_query_string_that_is_not_utf8_is_a_400_page(ctx, who, path, raw):
     resp = browser.client.get(path, environ_overrides={"QUERY_STRING": raw})
     assert resp.status_code == 400 and resp.mimetype == "text/html"
     assert _has_message(resp.get_data(as_text=True))
+
+
+# --- amounts, hours and points ----------------------------------------------------------------
+
+AMOUNTS = ["-1", "0", "1e9", "1.234", "NaN", "Infinity", "-Infinity", "1e400", "", "abc",
+           "0x10", "1,000", "１０"]
+
+
+def _state(app) -> tuple[int, ...]:
+    """Counts of everything a form with an amount could add."""
+    from timebank.models import (
+        CategoryRate,
+        Offer,
+        PointsPolicy,
+        Posting,
+        Reward,
+        RewardOrder,
+        ServiceCategory,
+        Transfer,
+    )
+
+    with app.app_context():
+        return tuple(db.session.scalar(select(func.count(model.id))) for model in (
+            *MODELS, Posting, Offer, Reward, RewardOrder, Transfer, PointsPolicy, CategoryRate,
+            ServiceCategory))
+
+
+def _earn(ctx: Ctx) -> None:
+    ctx.once("earn", lambda: ctx.api.earn(ctx.world.vol_a, ctx.world.staff_a))
+
+
+def _order_form(ctx: Ctx) -> tuple[str, dict]:
+    _earn(ctx)
+    ctx.once("reward", lambda: _sent(ctx.web("staff_a").post("/shop/desk/rewards/new",
+                                                             _reward_form(ctx))))
+    page = ctx.text("vol_a", "/shop/")
+    reward_id = re.search(r'data-testid="order-form-(\d+)"', page).group(1)
+    form = re.search(rf'data-testid="order-form-{reward_id}">(.*?)</form>', page, re.S).group(1)
+    key = re.search(r'name="form_key" value="([0-9a-f]{32})"', form).group(1)
+    return f"/shop/rewards/{reward_id}/order", {"quantity": "1", "form_key": key}
+
+
+def _gift_form(ctx: Ctx) -> tuple[str, dict]:
+    _earn(ctx)
+
+    def allow_gifts():
+        with ctx.app.app_context():
+            db.session.get(User, ctx.world.vol_a2.id).phone = "13800000002"
+            db.session.commit()
+        _sent(ctx.web("admin").post(f"/neighbours/desk/policy/{ctx.world.units['street']}",
+                                    {"mode": "any", "per_transfer_limit": "30.00",
+                                     "monthly_limit": "100.00"}))
+
+    ctx.once("gifts", allow_gifts)
+    page = ctx.text("vol_a", "/neighbours/give")
+    return "/neighbours/give", {"phone": "13800000002", "amount": "3.00", "memo": "",
+                                "confirmed": "1", "form_key": _form_key(page)}
+
+
+def _help_form(ctx: Ctx) -> tuple[str, dict]:
+    _earn(ctx)
+    page = ctx.text("vol_a", "/neighbours/new")
+    return "/neighbours/new", {**_request_form(ctx), "form_key": _form_key(page)}
+
+
+def _policy_form(ctx: Ctx) -> tuple[str, dict]:
+    return f"/policy/{ctx.world.units['A']}", {
+        "effective_from": ctx.day(1), "transfer_mode": "family", "per_transfer_limit": "10.00",
+        "monthly_transfer_limit": "30.00", "expiry_mode": "rolling", "expiry_months": "6",
+        "daily_hours_cap": "8.00", "rate_cleanup": "15.00", "note": ""}
+
+
+# form: (who, how to get the path and a valid form); the fields that take an amount, with the
+# values among AMOUNTS that are a sensible amount there (the rest must be refused).
+AMOUNT_FORMS: dict[str, tuple[str, Callable]] = {
+    "help": ("vol_a", _help_form),
+    "gift": ("vol_a", _gift_form),
+    "order": ("vol_a", _order_form),
+    "reward": ("staff_a", lambda ctx: ("/shop/desk/rewards/new", _reward_form(ctx))),
+    "offer": ("staff_a", lambda ctx: (f"/desk/merchants/{ctx.world.merchants['MA']}/offers",
+                                      {"title": "理发一次", "points_cost": "15.00",
+                                       "description": ""})),
+    "category": ("admin", lambda ctx: ("/desk/categories/new", {
+        "code": "visit", "name": "探访", "points_per_hour": "12.00"})),
+    "rate": ("admin", lambda ctx: ("/desk/categories/cleanup/rate", {
+        "points_per_hour": "12.00", "effective_from": ctx.day(1)})),
+    "policy": ("staff_a", _policy_form),
+    "transfer policy": ("staff_a", lambda ctx: (
+        f"/neighbours/desk/policy/{ctx.world.units['A']}",
+        {"mode": "any", "per_transfer_limit": "30.00", "monthly_limit": "100.00"})),
+    "activity": ("staff_a", lambda ctx: ("/activities/new", _activity_form(ctx))),
+}
+FULL_WIDTH_OK = {"１０"}  # typed with a Chinese input method: the same number
+AMOUNT_FIELDS = [
+    ("help", "offered_points", {"0", ""} | FULL_WIDTH_OK),  # nothing offered is fine
+    ("gift", "amount", FULL_WIDTH_OK),
+    ("order", "quantity", FULL_WIDTH_OK - {"１０"}),  # ten would pass the limit per member
+    ("reward", "points_cost", FULL_WIDTH_OK),
+    ("reward", "stock", {"0"} | FULL_WIDTH_OK),
+    ("reward", "per_member_limit", {""} | FULL_WIDTH_OK),
+    ("offer", "points_cost", FULL_WIDTH_OK),
+    ("category", "points_per_hour", {"0"} | FULL_WIDTH_OK),
+    ("rate", "points_per_hour", {"0"} | FULL_WIDTH_OK),
+    ("policy", "per_transfer_limit", FULL_WIDTH_OK),
+    ("policy", "monthly_transfer_limit", FULL_WIDTH_OK),
+    ("policy", "daily_hours_cap", {""} | FULL_WIDTH_OK),
+    ("policy", "expiry_months", FULL_WIDTH_OK),
+    ("policy", "rate_cleanup", {"0", ""} | FULL_WIDTH_OK),
+    ("transfer policy", "per_transfer_limit", FULL_WIDTH_OK),
+    ("transfer policy", "monthly_limit", FULL_WIDTH_OK),
+    ("activity", "capacity", FULL_WIDTH_OK),
+]
+
+
+@pytest.mark.parametrize("form_name,field_name,valid", AMOUNT_FIELDS,
+                         ids=[f"{f} {n}" for f, n, _v in AMOUNT_FIELDS])
+def test_amounts_out_of_reason_are_refused_in_every_form(app, ctx, form_name, field_name,
+                                                         valid):
+    who, build = AMOUNT_FORMS[form_name]
+    browser = ctx.web(who)
+    path, form = build(ctx)
+    for value in AMOUNTS:
+        if value in valid:
+            continue
+        before = _state(app)
+        if "form_key" in form:  # a fresh form each time, as after reloading the page
+            path, form = build(ctx)
+            before = _state(app)
+        resp = browser.post(path, {**form, field_name: value},
+                            headers={"Referer": f"http://localhost{path}"})
+        try:
+            _refused_with_a_message(browser, resp)
+        except AssertionError as exc:
+            raise AssertionError(f"{value!r} in {form_name}.{field_name}: {exc}") from exc
+        assert _state(app) == before, f"{value!r} in {form_name}.{field_name} changed data"
+
+
+# --- dates and times ------------------------------------------------------------------------
+
+DAYS = ["0001-01-01", "1900-01-01", "9999-12-31", "2100-01-01", "2026-02-30", "2026-13-01",
+        "26-01-05", "yesterday", ""]
+MOMENTS = ["0001-01-01T09:00", "1900-01-01T09:00", "9999-12-31T23:59", "2100-01-01T09:00",
+           "2026-02-30T09:00", "2030-01-05T09:00+08:00", "2030-01-05T25:00", "9", ""]
+TIMES = ["25:00", "09:60", "9", "09:00+08:00", "-01:00", "０９:００", ""]
+
+
+def _rate_form(ctx: Ctx) -> tuple[str, dict]:
+    return "/desk/categories/cleanup/rate", {"points_per_hour": "12.00",
+                                             "effective_from": ctx.day(1)}
+
+
+def _issue_form(ctx: Ctx) -> tuple[str, dict]:
+    page = ctx.text("staff_a", "/recognition/desk/issue")
+    return "/recognition/desk/issue", {
+        "member_id": str(ctx.world.vol_a.id), "kind": "honor", "period_from": "2026-01-01",
+        "period_to": "2026-02-01", "person_in_charge": "", "title": "优秀志愿者",
+        "citation": "热心服务", "form_key": _form_key(page)}
+
+
+DATE_FORMS: dict[str, tuple[str, Callable]] = {
+    "log hours": ("vol_a", lambda ctx: ("/me/log", _log_form(ctx))),
+    "help": ("vol_a", _help_form),
+    "activity": ("staff_a", lambda ctx: ("/activities/new", _activity_form(ctx))),
+    "policy": ("staff_a", _policy_form),
+    "rate": ("admin", _rate_form),
+    "certificate": ("staff_a", _issue_form),
+}
+DATE_FIELDS = [
+    ("log hours", "day", DAYS), ("log hours", "start", TIMES), ("log hours", "end", TIMES),
+    ("help", "day", DAYS), ("help", "time", TIMES),
+    ("activity", "starts_at", MOMENTS), ("activity", "ends_at", MOMENTS),
+    ("policy", "effective_from", DAYS), ("rate", "effective_from", DAYS),
+    ("certificate", "period_from", [d for d in DAYS if d]),  # both optional
+    ("certificate", "period_to", [d for d in DAYS if d]),
+]
+
+
+@pytest.mark.parametrize("form_name,field_name,values", DATE_FIELDS,
+                         ids=[f"{f} {n}" for f, n, _v in DATE_FIELDS])
+def test_dates_out_of_reason_are_refused_in_every_form(app, ctx, form_name, field_name,
+                                                       values):
+    who, build = DATE_FORMS[form_name]
+    browser = ctx.web(who)
+    for value in values:
+        path, form = build(ctx)
+        before = _state(app)
+        resp = browser.post(path, {**form, field_name: value},
+                            headers={"Referer": f"http://localhost{path}"})
+        try:
+            _refused_with_a_message(browser, resp)
+        except AssertionError as exc:
+            raise AssertionError(f"{value!r} in {form_name}.{field_name}: {exc}") from exc
+        assert _state(app) == before, f"{value!r} in {form_name}.{field_name} changed data"
+
