@@ -349,6 +349,32 @@ def _policy(ctx: Ctx, name: str, value: str):
     return [("staff_a", f"/policy/{unit}")]
 
 
+@text_case("gift memo")
+def _gift(ctx: Ctx, name: str, value: str):
+    path, form = _gift_form(ctx)
+    _sent(ctx.web("vol_a").post(path, {**form, "memo": value}))
+    return [("vol_a2", "/me/transactions"), ("vol_a", "/neighbours/give")]
+
+
+@text_case("gift memo being checked")
+def _gift_check(ctx: Ctx, name: str, value: str):
+    path, form = _gift_form(ctx)
+    resp = _sent(ctx.web("vol_a").post(path, {**form, "memo": value, "confirmed": ""}), 200)
+    assert_shown_escaped(resp.get_data(as_text=True), value, "the check step")
+    return []
+
+
+@text_case("thanks comment")
+def _thanks(ctx: Ctx, name: str, value: str):
+    path, form = _help_form(ctx)
+    created = _sent(ctx.web("vol_a").post(path, form)).location
+    request_id = created.rstrip("/").rsplit("/", 1)[1]
+    _sent(ctx.web("vol_a2").post(f"/neighbours/requests/{request_id}/claim"))
+    _sent(ctx.web("vol_a").post(f"/neighbours/requests/{request_id}/complete",
+                                {"rating": "5", "comment": value}))
+    return [("vol_a", created), ("vol_a2", created)]
+
+
 TEXT_PARAMS = [(name, n) for name in TEXT_CASES for n in range(len(HOSTILE))]
 
 
@@ -551,6 +577,15 @@ def test_a_query_string_that_is_not_utf8_is_a_400_page(ctx, who, path, raw):
     assert _has_message(resp.get_data(as_text=True))
 
 
+def _accepted(app, browser, path: str, form: dict) -> None:
+    """The valid form goes through: the refusals before were about the one field."""
+    before = _state(app)
+    resp = browser.post(path, form, headers={"Referer": f"http://localhost{path}"})
+    assert resp.status_code == 302, browser.text(resp)[-1500:]
+    assert "alert-danger" not in browser.text(browser.follow(resp))
+    assert _state(app) != before
+
+
 # --- amounts, hours and points ----------------------------------------------------------------
 
 AMOUNTS = ["-1", "0", "1e9", "1.234", "NaN", "Infinity", "-Infinity", "1e400", "", "abc",
@@ -684,6 +719,7 @@ def test_amounts_out_of_reason_are_refused_in_every_form(app, ctx, form_name, fi
         except AssertionError as exc:
             raise AssertionError(f"{value!r} in {form_name}.{field_name}: {exc}") from exc
         assert _state(app) == before, f"{value!r} in {form_name}.{field_name} changed data"
+    _accepted(app, browser, *build(ctx))
 
 
 # --- dates and times ------------------------------------------------------------------------
@@ -742,4 +778,5 @@ def test_dates_out_of_reason_are_refused_in_every_form(app, ctx, form_name, fiel
         except AssertionError as exc:
             raise AssertionError(f"{value!r} in {form_name}.{field_name}: {exc}") from exc
         assert _state(app) == before, f"{value!r} in {form_name}.{field_name} changed data"
+    _accepted(app, browser, *build(ctx))
 
