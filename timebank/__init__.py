@@ -57,6 +57,18 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, *args, **kwargs)
 
 
+def refuse_undecodable_query() -> None:
+    """A query string must be UTF-8 text; raw bytes that are not would fail deep in a view."""
+    from flask import abort
+    from flask_babel import gettext
+
+    try:
+        request.query_string.decode("utf-8")
+    except UnicodeDecodeError:
+        abort(400, description=gettext("The address contains characters that are not valid "
+                                       "text."))
+
+
 def select_locale() -> str:
     if not has_request_context():
         return "zh"
@@ -73,6 +85,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json = JSONProvider(app)
     app.url_map.converters["int"] = IdConverter
     config.load(app, overrides)
+    app.before_request(refuse_undecodable_query)
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True)

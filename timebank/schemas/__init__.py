@@ -7,7 +7,7 @@ from marshmallow import Schema, fields, validate
 from timebank.models.org import UNIT_KINDS
 from timebank.models.user import ROLES
 from timebank.privacy import mask_name
-from timebank.schemas.types import LocalDateTime, MinorUnits, Text
+from timebank.schemas.types import Day, LocalDateTime, MinorUnits, Text
 
 
 def _id(*, strict: bool = True, **kwargs) -> fields.Integer:
@@ -287,8 +287,8 @@ class RedemptionOut(Schema):
 
 
 class StatementQuery(Schema):
-    from_ = fields.Date(data_key="from")
-    to = fields.Date()
+    from_ = Day(data_key="from")
+    to = Day()
 
 
 class StatementOut(Schema):

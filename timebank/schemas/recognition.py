@@ -7,22 +7,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from timebank.models.recognition import CERTIFICATE_KINDS
 from timebank.schemas import PageArgs, _id
-from timebank.schemas.types import LocalDateTime, MinorUnits, Text, shown_name
+from timebank.schemas.types import Day, LocalDateTime, MinorUnits, Text, shown_name
 from timebank.services import boards, certificates
-
-
-class Day(fields.Date):
-    """An ISO date (2026-03-01) within the years the service can hold."""
-
-    FIRST_YEAR, LAST_YEAR = 2000, 2999
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        day = super()._deserialize(value, attr, data, **kwargs)
-        if not self.FIRST_YEAR <= day.year <= self.LAST_YEAR:
-            raise ValidationError(str(_l("Choose a date between the years %(first)d and "
-                                         "%(last)d.", first=self.FIRST_YEAR,
-                                         last=self.LAST_YEAR)))
-        return day
 
 
 class StrictBoolean(fields.Boolean):

@@ -67,6 +67,20 @@ class LocalDateTime(fields.AwareDateTime):
         return value.astimezone(zone()).isoformat()
 
 
+class Day(fields.Date):
+    """An ISO date (2026-03-01) within the years the service can hold."""
+
+    FIRST_YEAR, LAST_YEAR = 2000, 2999
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        day = super()._deserialize(value, attr, data, **kwargs)
+        if not self.FIRST_YEAR <= day.year <= self.LAST_YEAR:
+            raise ValidationError(str(_l("Choose a date between the years %(first)d and "
+                                         "%(last)d.", first=self.FIRST_YEAR,
+                                         last=self.LAST_YEAR)))
+        return day
+
+
 class Text(fields.String):
     """A trimmed string with a length limit and no control characters."""
 

@@ -13,6 +13,7 @@ from timebank.errors import AlreadyExists, NotFound, ValidationFailed
 from timebank.extensions import db
 from timebank.models import CategoryRate, ServiceCategory, User
 from timebank.services import access, tx
+from timebank.timeutil import today
 
 # The first rate of a category applies to all service before any later rate.
 BEGINNING = date(2000, 1, 1)
@@ -62,6 +63,8 @@ def change_rate(*, actor: User, code: str, points_per_hour_minor: int,
     category = get_by_code(code)
     if effective_from <= BEGINNING:
         raise ValidationFailed(errors={"effective_from": [_("Choose a later date.")]})
+    if effective_from.year > today().year + 10:  # as for points policies
+        raise ValidationFailed(errors={"effective_from": [_("Choose a day within ten years.")]})
     exists = db.session.scalar(
         select(CategoryRate.id).where(
             CategoryRate.category_id == category.id,

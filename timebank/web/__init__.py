@@ -9,8 +9,13 @@ from flask_wtf.csrf import generate_csrf
 from timebank.extensions import bootstrap, login_manager
 from timebank.models import User
 
+<<<<<<< HEAD
 # The session key holding the signed-in session's token (services/users.start_web_session).
 SESSION_TOKEN = "sid"
+=======
+# NUL, and the replacement character that undecodable bytes in a form become.
+UNSAVEABLE = frozenset("\x00\ufffd")
+>>>>>>> badinput
 
 # Blueprints of the web surface, in registration order. Each module exposes `bp`.
 WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "neighbours",
@@ -55,25 +60,38 @@ def init_web(app: Flask) -> None:
         common.install_domain_errors(module.bp)
         app.register_blueprint(module.bp)
     app.context_processor(_page_context)
-    app.before_request(_refuse_nul_characters)
+    app.before_request(_refuse_json_bodies)
+    app.before_request(_refuse_unsaveable_characters)
     app.add_template_filter(_minor, "minor")
     app.add_template_filter(_localtime, "localtime")
     app.add_template_filter(_mask, "masked")
 
 
-def _refuse_nul_characters():
-    """A NUL character cannot be stored (PostgreSQL refuses it): tell the person, keep nothing."""
+def _refuse_json_bodies():
+    """Pages take the forms a browser sends. Flask-WTF would read a JSON body as the form, and
+    a JSON list or number there breaks the form: the JSON API is the place for JSON."""
+    from timebank.web.common import error_page
+
+    if request.path.startswith("/api/") or request.method != "POST" or not request.is_json:
+        return None
+    return error_page(415)
+
+
+def _refuse_unsaveable_characters():
+    """A NUL character cannot be stored or searched for (PostgreSQL refuses it), and U+FFFD
+    is what bytes that were not UTF-8 became: tell the person, keep nothing."""
     from flask_babel import gettext
 
     from timebank.web.common import back, error_page
 
-    if request.path.startswith("/api/") or request.method != "POST":
+    if request.path.startswith("/api/"):
         return None
-    if any("\x00" in value for value in request.form.values()):
+    if request.method == "POST" and any(UNSAVEABLE.intersection(value)
+                                        for value in request.form.values()):
         flash(gettext("The form contains characters that cannot be saved. "
                       "Please retype the text."), "danger")
         return redirect(back())
-    if any("\x00" in value for value in request.args.values()):
+    if any("\x00" in value for value in request.args.values()):  # e.g. a search, on any page
         return error_page(400)
     return None
 
