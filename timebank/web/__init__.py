@@ -9,13 +9,11 @@ from flask_wtf.csrf import generate_csrf
 from timebank.extensions import bootstrap, login_manager
 from timebank.models import User
 
-<<<<<<< HEAD
 # The session key holding the signed-in session's token (services/users.start_web_session).
 SESSION_TOKEN = "sid"
-=======
+
 # NUL, and the replacement character that undecodable bytes in a form become.
 UNSAVEABLE = frozenset("\x00\ufffd")
->>>>>>> badinput
 
 # Blueprints of the web surface, in registration order. Each module exposes `bp`.
 WEB_MODULES = ("auth", "home", "volunteer", "merchant", "staff", "activities", "neighbours",
