@@ -87,7 +87,7 @@ DONE = Form(302, True, "success")
 DENIED = Form(302, False, "denied")
 REFUSED = Form(302, False, "refused")
 UPLOADED = Form(302, True, "")
-SIGNED_OUT = Form(302, False, "success")  # the session ends; the data stays as it was
+SIGNED_OUT = Form(302, True, "success")  # the session ends: its token is revoked
 
 
 class Ctx:
