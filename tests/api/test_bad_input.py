@@ -625,16 +625,23 @@ def test_amounts_out_of_reason_are_refused_by_every_endpoint(app, api, world, na
     for value in AMOUNTS:
         if any(value == v and type(value) is type(v) for v in valid):
             continue
-        before = _snapshot(app)
-        resp = api.post(path, getattr(world, who), json={**body_of(world), field_name: value})
-        try:
-            _is_clear_problem(resp)
-        except AssertionError as exc:
-            raise AssertionError(f"{value!r} as {name}.{field_name}: {exc}") from exc
-        assert _snapshot(app) == before, f"{value!r} as {name}.{field_name} changed data"
+        _refused_and_unchanged(app, api, path, getattr(world, who),
+                               {**body_of(world), field_name: value},
+                               f"{value!r} as {name}.{field_name}")
         assert api.balance(world.vol_a) == balance
     # The same call with the valid body goes through: the refusals were about the amount.
     assert api.post(path, getattr(world, who), json=body_of(world)).status_code in (200, 201)
+
+
+def _refused_and_unchanged(app, api, path: str, who, body, label: str) -> None:
+    """Send the body: a clear problem answer, and nothing changed."""
+    before = _snapshot(app)
+    resp = api.post(path, who, json=body)
+    try:
+        _is_clear_problem(resp)
+    except AssertionError as exc:
+        raise AssertionError(f"{label}: {exc}") from exc
+    assert _snapshot(app) == before, f"{label} changed data"
 
 
 @pytest.mark.parametrize("value", ["１０", "１０.００"])
@@ -685,13 +692,9 @@ def test_dates_out_of_reason_are_refused_by_every_endpoint(app, api, world, name
     path = path.format(A=world.units["A"])
     api.earn(world.vol_a, world.staff_a)
     for value in fields[field_name]:
-        before = _snapshot(app)
-        resp = api.post(path, getattr(world, who), json={**body_of(world), field_name: value})
-        try:
-            _is_clear_problem(resp)
-        except AssertionError as exc:
-            raise AssertionError(f"{value!r} as {name}.{field_name}: {exc}") from exc
-        assert _snapshot(app) == before, f"{value!r} as {name}.{field_name} changed data"
+        _refused_and_unchanged(app, api, path, getattr(world, who),
+                               {**body_of(world), field_name: value},
+                               f"{value!r} as {name}.{field_name}")
     assert api.post(path, getattr(world, who), json=body_of(world)).status_code in (200, 201)
 
 

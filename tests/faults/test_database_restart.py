@@ -26,7 +26,7 @@ from tests.faults.till import (
     assert_nothing_half_done,
     till_round,
 )
-from tests.live_server import Gunicorn, call, sign_in, wait_until
+from tests.live_server import call, sign_in, wait_until
 from tests.pg_cluster import start_cluster
 from timebank import create_app
 from timebank.extensions import db
@@ -66,16 +66,6 @@ def database_url(own_cluster):
         upgrade()
         db.engine.dispose()
     return url
-
-
-@pytest.fixture
-def server(database_url, tmp_path):
-    gunicorn = Gunicorn(database_url, tmp_path / "gunicorn.log", workers=2)
-    try:
-        gunicorn.wait_ready()
-        yield gunicorn
-    finally:
-        gunicorn.stop()
 
 
 @dataclass

@@ -20,7 +20,7 @@ from tests.faults.till import (
     assert_round_left_nothing,
     till_round,
 )
-from tests.live_server import Gunicorn, wait_until
+from tests.live_server import wait_until
 from timebank.extensions import db
 
 pytestmark = pytest.mark.postgresql_only
@@ -28,16 +28,6 @@ pytestmark = pytest.mark.postgresql_only
 MEMBERS = 8
 ROUNDS = 12  # per member, at 1.00 each: the 20.00 points each member earns cover them all
 KILL_AFTER = 20  # acknowledged redemptions before the kill
-
-
-@pytest.fixture
-def server(database_url, tmp_path):
-    gunicorn = Gunicorn(database_url, tmp_path / "gunicorn.log", workers=2)
-    try:
-        gunicorn.wait_ready()
-        yield gunicorn
-    finally:
-        gunicorn.stop()
 
 
 def _waiting_for_locks(dbname: str) -> int:

@@ -708,18 +708,22 @@ def test_amounts_out_of_reason_are_refused_in_every_form(app, ctx, form_name, fi
     for value in AMOUNTS:
         if value in valid:
             continue
-        before = _state(app)
         if "form_key" in form:  # a fresh form each time, as after reloading the page
             path, form = build(ctx)
-            before = _state(app)
-        resp = browser.post(path, {**form, field_name: value},
-                            headers={"Referer": f"http://localhost{path}"})
-        try:
-            _refused_with_a_message(browser, resp)
-        except AssertionError as exc:
-            raise AssertionError(f"{value!r} in {form_name}.{field_name}: {exc}") from exc
-        assert _state(app) == before, f"{value!r} in {form_name}.{field_name} changed data"
+        _refused_and_unchanged(app, browser, path, {**form, field_name: value},
+                               f"{value!r} in {form_name}.{field_name}")
     _accepted(app, browser, *build(ctx))
+
+
+def _refused_and_unchanged(app, browser, path: str, form: dict, label: str) -> None:
+    """Send the form: it is refused with a message, and nothing changed."""
+    before = _state(app)
+    resp = browser.post(path, form, headers={"Referer": f"http://localhost{path}"})
+    try:
+        _refused_with_a_message(browser, resp)
+    except AssertionError as exc:
+        raise AssertionError(f"{label}: {exc}") from exc
+    assert _state(app) == before, f"{label} changed data"
 
 
 # --- dates and times ------------------------------------------------------------------------
@@ -770,13 +774,7 @@ def test_dates_out_of_reason_are_refused_in_every_form(app, ctx, form_name, fiel
     browser = ctx.web(who)
     for value in values:
         path, form = build(ctx)
-        before = _state(app)
-        resp = browser.post(path, {**form, field_name: value},
-                            headers={"Referer": f"http://localhost{path}"})
-        try:
-            _refused_with_a_message(browser, resp)
-        except AssertionError as exc:
-            raise AssertionError(f"{value!r} in {form_name}.{field_name}: {exc}") from exc
-        assert _state(app) == before, f"{value!r} in {form_name}.{field_name} changed data"
+        _refused_and_unchanged(app, browser, path, {**form, field_name: value},
+                               f"{value!r} in {form_name}.{field_name}")
     _accepted(app, browser, *build(ctx))
 
