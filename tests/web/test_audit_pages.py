@@ -174,7 +174,7 @@ def test_a_user_name_outside_reach_is_not_looked_up(web, world, trail):
 
 @pytest.mark.parametrize("query", [
     "action=%25", "action=" + "a" * 65, "action=<b>", "actor=nobody", "actor=99999999999999",
-    "member=0", "member=-3", "actor=%00", "from=2024-13-01", "to=yesterday", "from=1899-01-01",
+    "member=0", "member=-3", "from=2024-13-01", "to=yesterday", "from=1899-01-01",
     "from=2024-03-09&to=2024-03-01", "page=abc", "page=-2", "page=99999999", "from=" + "9" * 5000,
     "member=" + "x" * 5000,
     # Review: digits int() cannot read ('²', Ethiopic one) were a 500.

@@ -557,6 +557,7 @@ def test_a_bad_page_number_shows_the_first_page(ctx, query):
     ("staff_a", "/desk/members?q=a%00b"), ("staff_a", "/neighbours/desk/members?q=%00"),
     ("staff_a", "/recognition/desk/teams?q=%00"), ("admin", "/audit/?action=%00"),
     ("vol_a", "/verify?serial=TB%00"), ("vol_a", "/activities/?page=%00"),
+    ("vol_a", "/leaderboards?period=%00"), ("staff_a", "/audit/?actor=%00"),
 ])
 def test_a_nul_in_a_search_is_a_400_page(ctx, who, path):
     resp = ctx.web(who).get(path)
