@@ -19,6 +19,11 @@ from timebank.timeutil import today
 BEGINNING = date(2000, 1, 1)
 
 
+def too_far_ahead(effective_from: date) -> bool:
+    """A dated rule (a rate, a points policy) starts within ten years from now."""
+    return effective_from.year > today().year + 10
+
+
 def get_by_code(code: str) -> ServiceCategory:
     category = db.session.scalar(select(ServiceCategory).where(ServiceCategory.code == code))
     if category is None:
@@ -63,7 +68,7 @@ def change_rate(*, actor: User, code: str, points_per_hour_minor: int,
     category = get_by_code(code)
     if effective_from <= BEGINNING:
         raise ValidationFailed(errors={"effective_from": [_("Choose a later date.")]})
-    if effective_from.year > today().year + 10:  # as for points policies
+    if too_far_ahead(effective_from):
         raise ValidationFailed(errors={"effective_from": [_("Choose a day within ten years.")]})
     exists = db.session.scalar(
         select(CategoryRate.id).where(

@@ -219,7 +219,7 @@ def set_version(*, actor: User, org_unit_id: int, effective_from: date,
         errors["effective_from"] = [_("Give the first day the policy applies.")]
     elif effective_from < today():
         errors["effective_from"] = [_("A policy cannot start in the past.")]
-    elif effective_from.year > today().year + 10:
+    elif categories.too_far_ahead(effective_from):
         errors["effective_from"] = [_("Choose a day within ten years.")]
     if transfer_mode not in TRANSFER_MODES:
         errors["transfer_mode"] = [_("Choose one of: %(modes)s.",
